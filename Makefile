@@ -1,0 +1,31 @@
+VENV ?= .venv
+STAMP := $(VENV)/.seal-desk-setup
+
+.PHONY: setup run test test-fast bench-knowledge clean-cache
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+## Start the app on the embedded default model.
+run: setup
+	$(VENV)/bin/seal-desk
+
+## The whole suite: unit tests on tiny random models, plus a few end-to-end tests on the real model.
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+## Everything but the end-to-end tests.
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not e2e"
+
+## SEAL's single-passage table on 10 of its eval passages (CPU: ~20 min).
+bench-knowledge: setup
+	$(VENV)/bin/seal-desk bench knowledge --data ../shared/data/squad/dev_passages.json \
+	  --self-edits ../shared/data/squad/gpt41_implications_eval200.json --n 10 \
+	  --json bench-out/squad10.json --markdown bench-out/squad10.md
+
+clean-cache:
+	rm -rf models/cache

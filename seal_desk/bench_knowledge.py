@@ -1,0 +1,205 @@
+"""`seal-desk bench knowledge`: SEAL's single-passage protocol on SQuAD-format data.
+
+Per passage: start from the base model, train a fresh adapter under each condition, grade that
+passage's questions closed-book. Conditions: base (no training), passage (train on the passage
+alone), self-edit (passage + the model's own self-edits), given-self-edits (passage + self-edits
+supplied in the data, e.g. GPT-4.1's). Accuracy is pooled over questions with a 95% bootstrap
+interval that resamples passages.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from seal_desk.adapters import SLOT
+from seal_desk.documents import Passage, content_hash, load_data_file
+from seal_desk.engine import Engine, asked_for
+from seal_desk.errors import InputError
+from seal_desk.events import Message
+from seal_desk.report import RichReporter
+
+CONDITIONS = ("base", "passage", "self-edit", "given-self-edits")
+LABELS = {
+    "base": "Base model",
+    "passage": "Train on passage",
+    "self-edit": "Passage + own self-edits",
+    "given-self-edits": "Passage + given self-edits",
+}
+
+
+def select(passages: list[Passage], n: int, seed: int, order: str = "seal", offset: int = 0) -> list[Passage]:
+    """SEAL's selection: random.seed(seed); random.shuffle(passages); passages[:n]."""
+    chosen = list(passages)
+    if order == "seal":
+        random.Random(seed).shuffle(chosen)
+    return chosen[offset : offset + n]
+
+
+def bootstrap_ci(per_passage: list[tuple[int, int]], rounds: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% interval of pooled accuracy, resampling passages (correct, total) with replacement."""
+    if not per_passage:
+        return (0.0, 0.0)
+    rng = random.Random(seed)
+    stats = []
+    for _ in range(rounds):
+        sample = [per_passage[rng.randrange(len(per_passage))] for _ in per_passage]
+        total = sum(t for _, t in sample)
+        stats.append(sum(c for c, _ in sample) / total if total else 0.0)
+    stats.sort()
+    return stats[int(0.025 * rounds)], stats[int(0.975 * rounds) - 1]
+
+
+def _supplied(args, passages: list[Passage]) -> None:
+    if not args.self_edits:
+        return
+    by_hash = {p.sha256: p.self_edits for p in load_data_file(Path(args.self_edits))}
+    for p in passages:
+        p.self_edits = p.self_edits or by_hash.get(p.sha256, [])
+
+
+def run_knowledge_bench(engine: Engine, args, err: Console) -> int:
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    unknown = [c for c in conditions if c not in CONDITIONS]
+    if unknown:
+        raise InputError(f"unknown condition(s) {', '.join(unknown)}: choose from {', '.join(CONDITIONS)}")
+    seed = args.seed if args.seed is not None else 42
+    passages = select(load_data_file(Path(args.data)), args.n, seed, args.order, args.offset)
+    passages = [p for p in passages if p.questions]
+    if not passages:
+        raise InputError(f"{args.data}: no passages with questions selected")
+    _supplied(args, passages)
+    if "given-self-edits" in conditions and not all(p.self_edits for p in passages):
+        raise InputError("given-self-edits needs 'self_edits' on every passage (in --data or via --self-edits F)")
+    k = engine.config.self_edit.k
+    fmt = engine.config.self_edit.format
+    per: dict[str, list[dict]] = {c: [] for c in conditions}
+    started = time.perf_counter()
+    err.print(f"[bold]bench knowledge[/]: {len(passages)} passages, conditions {', '.join(conditions)}, "
+              f"{engine.loaded.name} on {engine.loaded.placement.label}, format {fmt}, k={k}")
+    with RichReporter(err) as reporter:
+        for i, passage in enumerate(passages):
+            reporter(_progress(i, len(passages), passage.title))
+            questions = asked_for([passage])
+            for cond in conditions:
+                t = time.perf_counter()
+                tokens, edits = 0, []
+                if cond == "base":
+                    report = engine.recall(questions, None, cond)
+                else:
+                    if cond == "passage":
+                        sequences = engine.sequences_for(passage, [], "none")
+                    elif cond == "self-edit":
+                        edits = engine.sample_self_edits(passage, fmt, k, seed=seed + i, on_event=reporter)
+                        sequences = engine.sequences_for(passage, edits, fmt)
+                    else:
+                        edits = passage.self_edits[:k]
+                        sequences = _given_sequences(engine, passage, edits)
+                    train = engine.train_on(sequences, reporter)
+                    tokens = train.tokens
+                    report = engine.recall(questions, SLOT, cond)
+                per[cond].append({
+                    "title": passage.title, "correct": report.correct, "questions": len(report.answers),
+                    "f1": sum(a.grade.f1 for a in report.answers), "tokens": tokens,
+                    "seconds": time.perf_counter() - t, "sequences": 0 if cond == "base" else len(sequences),
+                    "answers": [{"question": a.asked.question, "gold": a.asked.answer, "answer": a.text,
+                                 "correct": a.grade.correct} for a in report.answers],
+                    "self_edits": edits,
+                })
+            reporter(Message(f"[{i + 1}/{len(passages)}] {passage.title[:40]}: " + ", ".join(
+                f"{c} {per[c][-1]['correct']}/{per[c][-1]['questions']}" for c in conditions)))
+        reporter(_progress(len(passages), len(passages), "done"))
+    summary = _summarise(per)
+    result = {
+        "model": engine.loaded.name, "device": engine.loaded.placement.label, "data": str(args.data),
+        "n": len(passages), "seed": seed, "order": args.order, "format": fmt, "k": k,
+        "grading": "local: reply states the gold answer (normalised, whole tokens); paper used a GPT-4.1 judge",
+        "inner_loop": {"r": engine.config.inner.lora.r, "alpha": engine.config.inner.lora.alpha,
+                       "lr": engine.config.inner.lr, "epochs": engine.config.inner.epochs,
+                       "batch_size": engine.config.inner.batch_size},
+        "wall_seconds": time.perf_counter() - started,
+        "conditions": summary, "per_passage": per,
+    }
+    table = markdown_table(result)
+    Console().print(_rich_table(result))
+    if args.json_out:
+        _write(Path(args.json_out), json.dumps(result, indent=2))
+        err.print(f"wrote {args.json_out}")
+    if args.markdown:
+        _write(Path(args.markdown), table)
+        err.print(f"wrote {args.markdown}")
+    return 0
+
+
+def _given_sequences(engine: Engine, passage: Passage, edits: list[str]) -> list[str]:
+    from seal_desk import self_edit as se
+
+    return se.training_sequences(passage.title, passage.text, edits, "implications",
+                                 engine.config.self_edit.include_passage, 0.0)
+
+
+def _progress(done: int, total: int, title: str):
+    from seal_desk.events import Progress
+
+    return Progress("passages", done, total, title)
+
+
+def _summarise(per: dict[str, list[dict]]) -> dict:
+    out = {}
+    for cond, rows in per.items():
+        correct = sum(r["correct"] for r in rows)
+        total = sum(r["questions"] for r in rows)
+        lo, hi = bootstrap_ci([(r["correct"], r["questions"]) for r in rows])
+        out[cond] = {
+            "label": LABELS[cond], "accuracy": correct / total if total else 0.0, "ci95": [lo, hi],
+            "correct": correct, "questions": total, "f1": sum(r["f1"] for r in rows) / total if total else 0.0,
+            "tokens_per_passage": sum(r["tokens"] for r in rows) / len(rows),
+            "seconds_per_passage": sum(r["seconds"] for r in rows) / len(rows),
+        }
+    return out
+
+
+def markdown_table(result: dict) -> str:
+    lines = [
+        f"Knowledge incorporation, single passage: {result['model']} on {result['device']}, "
+        f"n={result['n']} passages (seed {result['seed']}), format {result['format']}, k={result['k']}",
+        "",
+        "| condition | accuracy | 95% CI | F1 | tokens trained / passage | s / passage |",
+        "|---|---|---|---|---|---|",
+    ]
+    for cond, s in result["conditions"].items():
+        lines.append(
+            f"| {s['label']} | {s['accuracy']:.1%} ({s['correct']}/{s['questions']}) | "
+            f"{s['ci95'][0]:.1%}–{s['ci95'][1]:.1%} | {s['f1']:.3f} | {s['tokens_per_passage']:.0f} | "
+            f"{s['seconds_per_passage']:.1f} |"
+        )
+    lines += ["", f"Grading: {result['grading']}.", ""]
+    return "\n".join(lines)
+
+
+def _rich_table(result: dict) -> Table:
+    table = Table(title=f"bench knowledge — {result['model']}, n={result['n']}")
+    for col in ("condition", "accuracy", "95% CI", "F1", "tokens/passage", "s/passage"):
+        table.add_column(col, justify="left" if col == "condition" else "right")
+    for s in result["conditions"].values():
+        table.add_row(s["label"], f"{s['accuracy']:.1%} ({s['correct']}/{s['questions']})",
+                      f"{s['ci95'][0]:.1%}–{s['ci95'][1]:.1%}", f"{s['f1']:.3f}",
+                      f"{s['tokens_per_passage']:.0f}", f"{s['seconds_per_passage']:.1f}")
+    return table
+
+
+def _write(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

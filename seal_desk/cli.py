@@ -1,0 +1,132 @@
+"""`seal-desk`: the TUI with no arguments; headless subcommands for batch jobs and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional, Sequence
+
+from seal_desk.errors import Cancelled, SealDeskError
+
+
+def _quiet_libraries() -> None:
+    """Library chatter (hub progress bars, bitsandbytes kernel notices) would drown our own output."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore")
+    for name in ("bitsandbytes", "transformers", "peft", "accelerate", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except Exception:  # pragma: no cover
+        pass
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", "-m", default=None, help="preset name, hub id, local HF folder or .gguf file (default: saved setting or smollm2-135m)")
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: CUDA with 4-bit QLoRA if present, else CPU fp32")
+    g.add_argument("--quant", default="", choices=["", "nf4", "fp32", "bf16", "fp16"], help="override the weight precision")
+    g.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub (off by default)")
+    g.add_argument("--workspace", "-w", default=None, help="workspace folder (default: the user data directory)")
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("self-edits and inner loop (paper defaults)")
+    g.add_argument("--format", "-f", default=None, help="self-edit format: implications (default), implications-long, rewrite, self-qa, chain-of-thought, none")
+    g.add_argument("--k", type=int, default=None, help="self-edit samples per passage (their lines are pooled)")
+    g.add_argument("--epochs", type=int, default=None)
+    g.add_argument("--lr", type=float, default=None)
+    g.add_argument("--rank", type=int, default=None, help="LoRA r")
+    g.add_argument("--alpha", type=int, default=None, help="LoRA alpha")
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--max-new-tokens", type=int, default=None, help="self-edit length limit")
+    g.add_argument("--temperature", type=float, default=None, help="self-edit sampling temperature (paper: 1.0)")
+    g.add_argument("--seed", type=int, default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seal-desk", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"seal-desk {__import__('seal_desk').__version__}")
+    _model_args(parser)
+    sub = parser.add_subparsers(dest="command")
+
+    sub.add_parser("models", help="list model presets and whether each is available offline now")
+
+    learn = sub.add_parser("learn", help="learn documents: self-edits, inner loop, recall before/after")
+    learn.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .json .jsonl)")
+    learn.add_argument("--questions", "-q", default=None, help="questions file (JSON/JSONL, or 'question<TAB>answer' lines)")
+    learn.add_argument("--generate-questions", type=int, default=0, metavar="N", help="let the model write N questions per passage when none are given")
+    learn.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
+    learn.add_argument("--no-save", action="store_true", help="do not keep the adapter")
+    learn.add_argument("--show-edits", action="store_true", help="stream the self-edits as they are written")
+    _train_args(learn)
+
+    ev = sub.add_parser("eval", help="closed-book recall on a document, with or without an adapter")
+    ev.add_argument("path")
+    ev.add_argument("--questions", "-q", default=None)
+    ev.add_argument("--adapter", type=int, default=None, help="workspace adapter id (seal-desk adapters)")
+    ev.add_argument("--json", action="store_true")
+
+    ad = sub.add_parser("adapters", help="list, delete or export saved adapters")
+    ad.add_argument("action", nargs="?", default="list", choices=["list", "delete", "export"])
+    ad.add_argument("id", nargs="?", type=int)
+    ad.add_argument("--to", default=None, help="export folder")
+    ad.add_argument("--merged", action="store_true", help="export the base model with the adapter merged in")
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bsub = bench.add_subparsers(dest="bench", required=True)
+    kn = bsub.add_parser("knowledge", help="SEAL's single-passage knowledge-incorporation protocol")
+    kn.add_argument("--data", required=True, help="SQuAD-format passages with questions")
+    kn.add_argument("--n", type=int, default=10, help="number of passages (seed-shuffled, first n)")
+    kn.add_argument("--offset", type=int, default=0, help="skip this many selected passages first")
+    kn.add_argument("--order", choices=["seal", "file"], default="seal", help="seal: random.seed(seed) shuffle as SEAL did; file: file order")
+    kn.add_argument("--conditions", default="base,passage,self-edit,given-self-edits")
+    kn.add_argument("--self-edits", default=None, help="file whose passages carry 'self_edits', matched by content (e.g. GPT-4.1's)")
+    kn.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write results JSON here")
+    kn.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
+    _train_args(kn)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    try:
+        if args.command is None:
+            return _run_tui(args)
+        _quiet_libraries()
+        from seal_desk import commands
+
+        return commands.dispatch(args, err)
+    except SealDeskError as exc:
+        err.print(f"[bold red]seal-desk: error:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("[yellow]seal-desk: interrupted; nothing partial was kept[/]")
+        return Cancelled.exit_code
+
+
+def _run_tui(args) -> int:
+    _quiet_libraries()
+    from seal_desk.tui.app import SealDeskApp
+
+    SealDeskApp(model=args.model, device=args.device, quant=args.quant, workspace=args.workspace,
+                trust_remote_code=args.trust_remote_code).run()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

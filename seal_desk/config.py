@@ -1,0 +1,98 @@
+"""Visible configuration with defaults from the SEAL paper (Zweiger et al., 2025).
+
+Knowledge incorporation, Qwen2.5-7B: LoRA r=32, alpha=64, lr 1e-3, 10 epochs,
+self-edits sampled at temperature 1.0; closed-book recall is greedy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 32
+    alpha: int = 64
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = DEFAULT_TARGETS
+
+
+@dataclass(frozen=True)
+class InnerLoopConfig:
+    """How one self-edit becomes weights: a small LoRA fine-tune."""
+
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    lr: float = 1e-3
+    epochs: int = 10
+    batch_size: int = 1
+    max_seq_len: int = 1024
+    weight_decay: float = 0.0
+    schedule: str = "linear"  # "linear" decay (HF Trainer's default, as SEAL used) or "constant"
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class SelfEditConfig:
+    """How self-edits are sampled from the model."""
+
+    format: str = "implications"
+    k: int = 1
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_new_tokens: int = 384
+    include_passage: bool = True  # SEAL trains on the self-edit plus the passage itself
+    min_grounding: float = 0.3  # drop self-edit lines sharing under 30% of content words with the passage (0 = keep all)
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class RecallConfig:
+    """Closed-book question answering used to measure what was learned."""
+
+    max_new_tokens: int = 32
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class SealConfig:
+    inner: InnerLoopConfig = field(default_factory=InnerLoopConfig)
+    self_edit: SelfEditConfig = field(default_factory=SelfEditConfig)
+    recall: RecallConfig = field(default_factory=RecallConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "SealConfig":
+        """Build from a (possibly partial) dict; unknown keys are ignored."""
+        data = data or {}
+        inner = data.get("inner", {}) or {}
+        lora = _pick(LoraSettings, inner.get("lora", {}) or {})
+        if "target_modules" in lora:
+            lora["target_modules"] = tuple(lora["target_modules"])
+        inner_kw = _pick(InnerLoopConfig, inner)
+        inner_kw["lora"] = LoraSettings(**lora)
+        return cls(
+            inner=InnerLoopConfig(**inner_kw),
+            self_edit=SelfEditConfig(**_pick(SelfEditConfig, data.get("self_edit", {}) or {})),
+            recall=RecallConfig(**_pick(RecallConfig, data.get("recall", {}) or {})),
+        )
+
+
+def _pick(kind, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(kind)} - {"lora"}
+    return {k: v for k, v in data.items() if k in names}
+
+
+__all__ = [
+    "DEFAULT_TARGETS",
+    "InnerLoopConfig",
+    "LoraSettings",
+    "RecallConfig",
+    "SealConfig",
+    "SelfEditConfig",
+    "replace",
+]

@@ -1,0 +1,77 @@
+"""Device and precision choice: CUDA with 4-bit QLoRA when there is a GPU, else CPU fp32."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seal_desk.errors import ModelError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: str  # "cpu" | "cuda"
+    quantization: str  # "nf4" | "fp32" | "bf16" | "fp16"
+
+    @property
+    def label(self) -> str:
+        return f"{self.device} · {'4-bit NF4 QLoRA' if self.quantization == 'nf4' else self.quantization}"
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def choose(requested: str = "auto", quant_by_device: dict[str, str] | None = None, quant: str = "") -> Placement:
+    """Pick the device and the weight precision for it."""
+    import torch
+
+    quant_by_device = quant_by_device or {"cuda": "nf4", "cpu": "fp32"}
+    if requested not in DEVICES:
+        raise ModelError(f"unknown device '{requested}': choose one of {', '.join(DEVICES)}")
+    if requested == "auto":
+        requested = "cuda" if cuda_available() else "cpu"
+    if requested == "cuda" and not cuda_available():
+        raise ModelError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU; use --device cpu")
+    quantization = quant or quant_by_device.get(requested, "fp32")
+    if quantization == "nf4" and requested != "cuda":
+        raise ModelError("4-bit NF4 needs a CUDA GPU here; use fp32 on the CPU")
+    if quantization == "nf4":
+        _check_bitsandbytes()
+    return Placement(requested, quantization)
+
+
+def _check_bitsandbytes() -> None:
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        raise ModelError(f"bitsandbytes cannot run 4-bit on this GPU ({exc}); try --quant fp16") from None
+
+
+def free_memory_bytes(device: str) -> int:
+    """Memory a model could still take on `device`."""
+    if device == "cuda":
+        import torch
+
+        free, _total = torch.cuda.mem_get_info()
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "nf4": 0.56}
+
+
+def check_fits(n_params: int, placement: Placement, name: str) -> None:
+    """Refuse early, with one line, when the weights plus training room cannot fit."""
+    need = n_params * BYTES_PER_PARAM.get(placement.quantization, 4.0) * 1.25 + 256 * 2**20
+    free = free_memory_bytes(placement.device)
+    if need > free:
+        raise ModelError(
+            f"{name} does not fit: needs about {need / 2**30:.1f} GiB on {placement.device}, "
+            f"{free / 2**30:.1f} GiB free; pick a smaller preset (seal-desk models)"
+        )

@@ -1,0 +1,284 @@
+"""The engine: one resident model, its adapters and a workspace; learn a document end to end.
+
+`Engine.learn` = recall before → write self-edits (streamed) → inner loop → recall after → save
+adapter, recording everything in the workspace. Every step reports through typed events and
+honours a CancelToken; a cancelled or failed run is recorded as such and leaves no adapter behind.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Optional, Sequence
+
+from seal_desk import self_edit as se
+from seal_desk.adapters import SLOT, AdapterHost
+from seal_desk.config import SealConfig
+from seal_desk.documents import Document, Passage, Question
+from seal_desk.errors import Cancelled, InputError
+from seal_desk.events import CancelToken, EventSink, Message, Progress, TokenGenerated, ignore
+from seal_desk.generation import generate
+from seal_desk.inner_loop import TrainReport, train
+from seal_desk.loader import LoadedModel
+from seal_desk.recall import Asked, RecallReport, ask, evaluate
+from seal_desk.workspace import Workspace
+
+
+@dataclass
+class LearnResult:
+    document: Document
+    before: RecallReport
+    after: RecallReport
+    train: TrainReport
+    self_edits: list[str]
+    sequences: list[str]
+    adapter_id: Optional[int] = None
+    adapter_path: Optional[str] = None
+    run_id: Optional[int] = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "document": self.document.path,
+            "title": self.document.title,
+            "passages": len(self.document.passages),
+            "questions": len(self.before.answers),
+            "accuracy_before": self.before.accuracy,
+            "accuracy_after": self.after.accuracy,
+            "f1_before": self.before.mean_f1,
+            "f1_after": self.after.mean_f1,
+            "adapter_id": self.adapter_id,
+            "adapter_path": self.adapter_path,
+            "run_id": self.run_id,
+            "train": asdict(self.train),
+            "timings": self.timings,
+            "self_edits": self.self_edits,
+            "per_question": [
+                {
+                    "question": b.asked.question, "gold": b.asked.answer,
+                    "before": b.text, "after": a.text,
+                    "correct_before": b.grade.correct, "correct_after": a.grade.correct,
+                    "f1_before": b.grade.f1, "f1_after": a.grade.f1,
+                }
+                for b, a in zip(self.before.answers, self.after.answers)
+            ],
+        }
+
+
+def asked_for(passages: Sequence[Passage]) -> list[Asked]:
+    return [Asked(p.title, q.question, q.answer, q.id) for p in passages for q in p.questions]
+
+
+class Engine:
+    """Everything the TUI and the CLI drive: one loaded model, adapters, a workspace."""
+
+    def __init__(self, loaded: LoadedModel, workspace: Optional[Workspace] = None, config: SealConfig | None = None):
+        self.loaded = loaded
+        self.workspace = workspace
+        preset = loaded.source.preset
+        base = config or SealConfig()
+        if config is None and preset is not None:
+            base = replace(base, inner=preset.inner_config(base.inner))
+        self.config = base
+        self.host = AdapterHost(loaded.model, quantized=loaded.placement.quantization == "nf4")
+        self.trained = False  # the training slot holds a just-trained adapter
+
+    # pieces ------------------------------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        return self.loaded.tokenizer
+
+    @property
+    def stop_ids(self) -> list[int]:
+        return self.loaded.eos_ids
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def sample_self_edits(
+        self, passage: Passage, fmt: str | None = None, k: int | None = None, seed: int | None = None,
+        on_event: EventSink = ignore, cancel: CancelToken | None = None,
+    ) -> list[str]:
+        """Sample k self-edits for a passage from the base model, streaming their tokens."""
+        cfg = self.config.self_edit
+        fmt, k = se.check_format(fmt or cfg.format), k or cfg.k
+        if fmt == "none":
+            return []
+        prompt = se.prompt_ids(self.tokenizer, self.loaded.prompt_style, fmt, passage.title, passage.text)
+        if len(prompt) + cfg.max_new_tokens > self.loaded.context_limit:
+            raise InputError(
+                f"passage '{passage.title[:40]}' is {len(prompt)} tokens; with {cfg.max_new_tokens} new tokens it "
+                f"exceeds the model's {self.loaded.context_limit}-token context (split it smaller)"
+            )
+        with self.host.using(None) as model:
+            outs = generate(
+                model, self.tokenizer, [prompt] * k, max_new_tokens=cfg.max_new_tokens, stop_ids=self.stop_ids,
+                temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed if seed is None else seed,
+                on_text=lambda row, text: on_event(TokenGenerated(row, text)), cancel=cancel,
+            )
+        return [self.tokenizer.decode(o, skip_special_tokens=True).strip() for o in outs]
+
+    def sequences_for(self, passage: Passage, edits: list[str], fmt: str) -> list[str]:
+        cfg = self.config.self_edit
+        return se.training_sequences(passage.title, passage.text, edits, fmt, cfg.include_passage, cfg.min_grounding)
+
+    def train_on(self, sequences: list[str], on_event: EventSink = ignore, cancel: CancelToken | None = None) -> TrainReport:
+        """Fresh adapter in the training slot, fine-tuned on `sequences`."""
+        self.trained = False
+        with _model_train_guard(self):
+            report = train(self.host, self.tokenizer, sequences, self.config.inner, on_event, cancel)
+        self.trained = True
+        return report
+
+    def recall(
+        self, questions: Sequence[Asked], adapter: Optional[str] = None, phase: str = "recall",
+        on_event: EventSink = ignore, cancel: CancelToken | None = None,
+    ) -> RecallReport:
+        """Closed-book recall with `adapter` (SLOT for the just-trained one, a loaded name, or None)."""
+        with self.host.using(adapter) as model:
+            return evaluate(model, self.tokenizer, self.loaded.prompt_style, self.stop_ids, questions,
+                            self.config.recall, phase, on_event, cancel)
+
+    def ask(self, prompt: str, adapter: Optional[str] = None, max_new_tokens: int = 160) -> str:
+        with self.host.using(adapter) as model:
+            return ask(model, self.tokenizer, self.loaded.prompt_style, self.stop_ids, [prompt], max_new_tokens)[0]
+
+    def generate_questions(self, passage: Passage, n: int = 5, on_event: EventSink = ignore,
+                           cancel: CancelToken | None = None) -> list[Question]:
+        """Let the model write question/answer pairs about a passage (marked as generated)."""
+        text = (f"Write {n} short questions about the passage below, each answerable with a few words "
+                f"from it. Write each as 'Q: ...' on one line and 'A: ...' on the next.\n\n"
+                f"Passage:\n{passage.title}\n{passage.text}")
+        with self.host.using(None) as model:
+            reply = ask(model, self.tokenizer, self.loaded.prompt_style, self.stop_ids, [text],
+                        max_new_tokens=48 * n, cancel=cancel)[0]
+        pairs = se.split_items("self-qa", reply)
+        out = []
+        for pair in pairs[:n]:
+            if pair.startswith("Q: ") and "\nA: " in pair:
+                q, a = pair[3:].split("\nA: ", 1)
+                out.append(Question(q.strip(), a.strip(), "generated"))
+        if not out:
+            on_event(Message("the model wrote no usable question/answer pairs", "warning"))
+        return out
+
+    def save_trained(self, name: str, document_id: Optional[int] = None) -> tuple[int, str]:
+        """Save the just-trained adapter into the workspace (atomic folder + one row)."""
+        if not self.trained:
+            raise InputError("no trained adapter to save")
+        if self.workspace is None:
+            raise InputError("no workspace to save the adapter in")
+        path = self.workspace.new_adapter_path(name)
+        sha = self.host.save(path)
+        config = {"model": self.loaded.name, "inner": asdict(self.config.inner)}
+        return self.workspace.add_adapter(name, path, sha, document_id, self.loaded.name, config), str(path)
+
+    def load_adapter(self, adapter_id: int) -> str:
+        record = self.workspace.adapter(adapter_id)
+        return self.host.load(record.path, f"adapter-{record.id}")
+
+    # the whole loop ----------------------------------------------------------------------------
+    def learn(
+        self,
+        document: Document,
+        fmt: str | None = None,
+        k: int | None = None,
+        self_edits: Optional[dict[int, list[str]]] = None,
+        save: bool = True,
+        on_event: EventSink = ignore,
+        cancel: CancelToken | None = None,
+    ) -> LearnResult:
+        """Teach the model a document: self-edits → LoRA → recall before/after → saved adapter.
+
+        `self_edits` maps passage index → self-edit texts to use instead of sampling (e.g. ones
+        the user picked or edited in the TUI).
+        """
+        fmt = se.check_format(fmt or self.config.self_edit.format)
+        ws = self.workspace
+        if ws is not None and document.id is None:
+            ws.add_document(document)
+        run_id = ws.start_run("learn", self.loaded.name, self.config.to_dict() | {"format": fmt}, document.id) if ws else None
+        timings: dict[str, float] = {}
+        try:
+            questions = asked_for(document.passages)
+            t = time.perf_counter()
+            before = self.recall(questions, None, "before", on_event, cancel) if questions else RecallReport()
+            timings["recall_before"] = time.perf_counter() - t
+            t = time.perf_counter()
+            all_edits, sequences = [], []
+            for i, passage in enumerate(document.passages):
+                on_event(Progress("self-edit", i, len(document.passages), passage.title))
+                edits = (self_edits or {}).get(i)
+                if edits is None:
+                    edits = self.sample_self_edits(passage, fmt, k, on_event=on_event, cancel=cancel)
+                    edited = False
+                else:
+                    edited = True
+                if ws is not None and passage.id is not None:
+                    for text in edits:
+                        ws.add_self_edit(passage.id, fmt, text, self.loaded.name, edited)
+                all_edits += edits
+                sequences += self.sequences_for(passage, edits, fmt)
+            on_event(Progress("self-edit", len(document.passages), len(document.passages)))
+            timings["self_edit"] = time.perf_counter() - t
+            t = time.perf_counter()
+            report = self.train_on(sequences, on_event, cancel)
+            timings["train"] = time.perf_counter() - t
+            t = time.perf_counter()
+            after = self.recall(questions, SLOT, "after", on_event, cancel) if questions else RecallReport()
+            timings["recall_after"] = time.perf_counter() - t
+            result = LearnResult(document, before, after, report, all_edits, sequences, run_id=run_id, timings=timings)
+            if save and ws is not None:
+                result.adapter_id, result.adapter_path = self.save_trained(document.title, document.id)
+            if ws is not None:
+                ws.finish_run(run_id, "done", _summary(result), _rows(before, "before") + _rows(after, "after"),
+                              result.adapter_id)
+            return result
+        except Cancelled:
+            if ws is not None:
+                ws.finish_run(run_id, "cancelled", {})
+            raise
+        except BaseException as exc:
+            if ws is not None:
+                ws.finish_run(run_id, "failed", {"error": str(exc)[:500]})
+            raise
+
+
+def _summary(result: LearnResult) -> dict:
+    return {
+        "questions": len(result.before.answers),
+        "accuracy_before": result.before.accuracy,
+        "accuracy_after": result.after.accuracy,
+        "f1_before": result.before.mean_f1,
+        "f1_after": result.after.mean_f1,
+        "train_tokens": result.train.tokens,
+        "final_loss": result.train.final_loss,
+        "timings": result.timings,
+    }
+
+
+def _rows(report: RecallReport, phase: str) -> list[dict]:
+    return [
+        {"question_id": a.asked.question_id, "phase": phase, "question": a.asked.question, "gold": a.asked.answer,
+         "answer": a.text, "correct": int(a.grade.correct), "exact": int(a.grade.exact), "f1": a.grade.f1}
+        for a in report.answers
+    ]
+
+
+class _model_train_guard:
+    """Make sure gradients are on during training even if called under inference mode elsewhere."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __enter__(self):
+        import torch
+
+        self._grad = torch.is_grad_enabled()
+        torch.set_grad_enabled(True)
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_grad_enabled(self._grad)
+        return False

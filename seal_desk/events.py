@@ -1,0 +1,87 @@
+"""Typed events the engine emits; the CLI and the TUI consume the same stream."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+from seal_desk.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A phase advanced: `completed` of `total` units (total None when unknown)."""
+
+    task: str
+    completed: int
+    total: Optional[int] = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TokenGenerated:
+    """New text for generated sample `sample` (streamed self-edits)."""
+
+    sample: int
+    text: str
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    step: int
+    total_steps: int
+    epoch: int
+    epochs: int
+    loss: float
+    lr: float
+    tokens: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class AnswerGraded:
+    """One closed-book answer was produced and graded."""
+
+    phase: str  # "before" | "after" | any bench condition
+    question: str
+    gold: str
+    answer: str
+    correct: bool
+    index: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    level: str = "info"  # "info" | "warning" | "error"
+
+
+Event = Union[Progress, TokenGenerated, TrainStep, AnswerGraded, Message]
+EventSink = Callable[[Event], None]
+
+
+def ignore(_event: Event) -> None:
+    """The default sink: drop events."""
+
+
+class CancelToken:
+    """Cooperative cancellation, checked by the engine between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("cancelled by the user; nothing partial was kept")
+
+
+NEVER = CancelToken()

@@ -1,0 +1,50 @@
+"""Export an adapter: the PEFT folder as is, or the base model with the adapter merged in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from seal_desk.errors import InputError
+
+
+def export_adapter(record, target: Path, engine=None) -> Path:
+    """Copy a PEFT adapter folder to `target`, or (engine given) save merged safetensors weights."""
+    source = Path(record.path)
+    if not (source / "adapter_model.safetensors").is_file():
+        raise InputError(f"adapter #{record.id}: its folder {source} is missing")
+    if target.exists() and any(target.iterdir()):
+        raise InputError(f"{target}: folder exists and is not empty")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        if engine is None:
+            shutil.copytree(source, tmp, dirs_exist_ok=True)
+        else:
+            _merged(engine, record, tmp)
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _merged(engine, record, folder: Path) -> None:
+    """Deep-copy the resident model, load the adapter into the copy, merge it alone and save."""
+    import copy
+
+    from peft import PeftModel
+
+    if engine.loaded.placement.quantization == "nf4":
+        raise InputError("merged export needs unquantized weights: run with --quant fp16 or on the CPU")
+    model = copy.deepcopy(engine.host.model)
+    if isinstance(model, PeftModel):
+        model.load_adapter(record.path, adapter_name="export")
+    else:
+        model = PeftModel.from_pretrained(model, record.path, adapter_name="export")
+    merged = model.merge_and_unload(adapter_names=["export"])
+    merged.save_pretrained(str(folder), safe_serialization=True)
+    engine.tokenizer.save_pretrained(str(folder))

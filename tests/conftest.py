@@ -1,0 +1,74 @@
+"""Shared fixtures: a tiny random model (2 layers, byte-level tokenizer) and a temp workspace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded():
+    from seal_desk.loader import load_tiny
+
+    return load_tiny()
+
+
+@pytest.fixture
+def tiny():
+    """A fresh tiny model per test (training mutates adapters)."""
+    from seal_desk.loader import load_tiny
+
+    return load_tiny()
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    from seal_desk.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def fast_config():
+    from seal_desk.config import InnerLoopConfig, LoraSettings, SealConfig, SelfEditConfig
+
+    return SealConfig(
+        inner=InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=2, lr=1e-2),
+        self_edit=SelfEditConfig(max_new_tokens=12),
+    )
+
+
+@pytest.fixture
+def tiny_engine(tiny, workspace, fast_config):
+    from seal_desk.engine import Engine
+
+    return Engine(tiny, workspace, fast_config)
+
+
+@pytest.fixture
+def passage():
+    from seal_desk.documents import Passage, Question
+
+    return Passage(
+        "Zorblat Industries",
+        "Zorblat Industries was founded in 1987 by Mira Kostadinova in the town of Velmora. "
+        "The company makes ceramic wind turbines.",
+        [Question("Who founded Zorblat Industries?", "Mira Kostadinova"),
+         Question("In what year was Zorblat Industries founded?", "1987")],
+    )
+
+
+def shared(path: str) -> Path:
+    p = SHARED / path
+    if not p.exists():
+        pytest.skip(f"shared data {p} not present")
+    return p

@@ -1,0 +1,91 @@
+import json
+
+import pytest
+
+from seal_desk.cli import main
+
+FAST = ["--epochs", "2", "--max-new-tokens", "12", "--rank", "4", "--alpha", "8"]
+
+
+@pytest.fixture
+def doc(tmp_path):
+    path = tmp_path / "zorblat.txt"
+    path.write_text("Zorblat Industries was founded in 1987 by Mira Kostadinova.\n\nIt makes ceramic wind turbines.")
+    (tmp_path / "q.txt").write_text("Who founded Zorblat Industries?\tMira Kostadinova\nWhat does it make?\tceramic wind turbines\n")
+    return path
+
+
+def test_learn_json_then_eval_with_adapter(doc, tmp_path, capsys):
+    ws = str(tmp_path / "ws")
+    code = main(["-m", "tiny-random", "-w", ws, "learn", str(doc), "--questions", str(tmp_path / "q.txt"), "--json", *FAST])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    res = out["results"][0]
+    assert out["model"] == "tiny-random" and res["questions"] == 2 and res["adapter_id"] == 1
+    assert {"accuracy_before", "accuracy_after", "per_question", "timings", "train"} <= set(res)
+    assert main(["-m", "tiny-random", "-w", ws, "eval", str(doc), "-q", str(tmp_path / "q.txt"), "--adapter", "1", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert [q["answer"] for q in ev["per_question"]] == [q["after"] for q in res["per_question"]]
+    assert main(["-w", ws, "adapters", "export", "1", "--to", str(tmp_path / "exported")]) == 0
+    assert (tmp_path / "exported" / "adapter_model.safetensors").exists()
+    assert main(["-m", "tiny-random", "-w", ws, "adapters", "export", "1", "--merged", "--to", str(tmp_path / "merged")]) == 0
+    assert (tmp_path / "merged" / "model.safetensors").exists()
+    assert main(["-w", ws, "adapters", "delete", "1"]) == 0
+    capsys.readouterr()
+    assert main(["-w", ws, "adapters"]) == 0
+
+
+def test_learn_table_output(doc, tmp_path, capsys):
+    assert main(["-m", "tiny-random", "-w", str(tmp_path / "ws"), "learn", str(doc), "-q", str(tmp_path / "q.txt"), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "recall before: " in out and "after: " in out and "saved adapter #1" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["-m", "no-such-model", "models"], None),
+    (["-m", "no-such-model", "learn", "x.txt"], "unknown model 'no-such-model'"),
+    (["-m", "tiny-random", "learn", "/no/such/file.txt"], "no such file"),
+    (["-m", "tiny-random", "learn", "{bad}"], "malformed JSON"),
+    (["-m", "tiny-random", "learn", "{empty}"], "document is empty"),
+    (["-m", "tiny-random", "learn", "{doc}", "--format", "sonnet"], "unknown self-edit format"),
+    (["-m", "tiny-random", "learn", "{doc}", "--epochs", "0"], "--epochs must be at least 1"),
+    (["-m", "tiny-random", "eval", "{doc}"], "no questions to evaluate"),
+    (["-m", "./nowhere/model.gguf", "learn", "{doc}"], "no such file"),
+])
+def test_bad_input_is_one_line_exit_2(argv, message, tmp_path, doc, capsys):
+    (tmp_path / "bad.json").write_text('[{"title": "x", ')
+    (tmp_path / "empty.txt").write_text("\n \n")
+    argv = [a.format(bad=tmp_path / "bad.json", empty=tmp_path / "empty.txt", doc=doc) for a in argv]
+    code = main(["-w", str(tmp_path / "ws"), *argv])
+    err = capsys.readouterr().err
+    if message is None:
+        assert code == 0  # `models` does not load the model
+        return
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len([l for l in err.strip().splitlines() if "error" in l]) == 1
+
+
+def test_models_lists_presets(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("smollm2-135m", "qwen2.5-7b", "llama-3.2-1b-instruct"):
+        assert name in out
+
+
+def test_bench_knowledge_tiny(tmp_path, capsys):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([
+        {"title": "A", "context": "Alpha was founded in 1901.", "questions": [{"question": "When?", "answer": "1901"}],
+         "self_edits": ["- Alpha began in 1901.", "- Alpha is old."]},
+        {"title": "B", "context": "Beta is blue.", "questions": [{"question": "Color?", "answer": "blue"}],
+         "self_edits": ["- Beta has a blue color."]},
+    ]))
+    out = tmp_path / "r.json"
+    assert main(["-m", "tiny-random", "bench", "knowledge", "--data", str(data), "--n", "2", "--json", str(out),
+                 "--markdown", str(tmp_path / "r.md"), *FAST]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["conditions"]) == {"base", "passage", "self-edit", "given-self-edits"}
+    assert res["conditions"]["base"]["questions"] == 2 and res["conditions"]["base"]["tokens_per_passage"] == 0
+    assert res["conditions"]["given-self-edits"]["tokens_per_passage"] > res["conditions"]["passage"]["tokens_per_passage"]
+    assert "| Train on passage |" in (tmp_path / "r.md").read_text()

@@ -1,0 +1,68 @@
+import pytest
+
+from seal_desk.documents import Document
+from seal_desk.errors import Cancelled
+from seal_desk.events import AnswerGraded, CancelToken, TokenGenerated, TrainStep
+
+
+def test_learn_records_everything(tiny_engine, workspace, passage):
+    events = []
+    doc = Document("inline", "Zorblat", [passage])
+    result = tiny_engine.learn(doc, k=2, on_event=events.append)
+    kinds = {type(e) for e in events}
+    assert {TokenGenerated, TrainStep, AnswerGraded} <= kinds
+    assert len(result.before.answers) == len(result.after.answers) == 2
+    assert result.train.steps > 0 and result.sequences[-1] == f"{passage.title}\n{passage.text}"
+    run = workspace.runs(doc.id)[0]
+    assert run.status == "done" and run.adapter_id == result.adapter_id
+    assert run.summary["questions"] == 2
+    rows = workspace.results(run.id)
+    assert sorted(r["phase"] for r in rows) == ["after", "after", "before", "before"]
+    assert len(workspace.self_edits(passage.id)) == 2
+    adapter = workspace.adapter(result.adapter_id)
+    assert (workspace.adapters_dir / adapter.path.split("/")[-1] / "adapter_model.safetensors").exists()
+    js = result.to_json()
+    assert js["accuracy_before"] == result.before.accuracy and len(js["per_question"]) == 2
+
+
+def test_given_self_edits_skip_sampling(tiny_engine, passage):
+    doc = Document("inline", "Zorblat", [passage])
+    events = []
+    result = tiny_engine.learn(doc, self_edits={0: ["- Mira Kostadinova founded Zorblat Industries in 1987."]},
+                               save=False, on_event=events.append)
+    assert not any(isinstance(e, TokenGenerated) for e in events)
+    assert result.sequences[0] == "Zorblat Industries\nMira Kostadinova founded Zorblat Industries in 1987."
+    assert result.adapter_id is None
+
+
+def test_cancel_mid_training_keeps_no_adapter(tiny_engine, workspace, passage):
+    token = CancelToken()
+
+    def on_event(e):
+        if isinstance(e, TrainStep) and e.step == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        tiny_engine.learn(Document("inline", "Zorblat", [passage]), on_event=on_event, cancel=token)
+    assert workspace.runs()[0].status == "cancelled"
+    assert workspace.adapters() == []
+    assert list(workspace.adapters_dir.iterdir()) == []
+
+
+def test_loaded_adapter_answers_like_trained_slot(tiny_engine, passage):
+    doc = Document("inline", "Zorblat", [passage])
+    result = tiny_engine.learn(doc)
+    name = tiny_engine.load_adapter(result.adapter_id)
+    again = tiny_engine.recall([a.asked for a in result.after.answers], name)
+    assert [a.text for a in again.answers] == [a.text for a in result.after.answers]
+
+
+def test_self_edit_too_long_for_context(tiny_engine, passage):
+    from dataclasses import replace
+
+    from seal_desk.errors import InputError
+
+    tiny_engine.loaded.source = replace(tiny_engine.loaded.source)  # tiny: context 2048
+    long = replace(passage, text="word " * 3000)
+    with pytest.raises(InputError, match="context"):
+        tiny_engine.sample_self_edits(long)
