@@ -53,6 +53,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-new-tokens", type=int, default=None, help="self-edit length limit")
     g.add_argument("--temperature", type=float, default=None, help="self-edit sampling temperature (paper: 1.0)")
     g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--judge", action="store_true", help="also ask the base model for a yes/no verdict per answer (off by default)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--questions", "-q", default=None)
     ev.add_argument("--adapter", type=int, default=None, help="workspace adapter id (seal-desk adapters)")
     ev.add_argument("--json", action="store_true")
+    ev.add_argument("--judge", action="store_true", help="also ask the base model for a yes/no verdict per answer")
 
     ad = sub.add_parser("adapters", help="list, delete or export saved adapters")
     ad.add_argument("action", nargs="?", default="list", choices=["list", "delete", "export"])

@@ -36,10 +36,11 @@ def configure(args, base: SealConfig) -> SealConfig:
             "max_new_tokens": getattr(args, "max_new_tokens", None), "temperature": getattr(args, "temperature", None),
             "seed": getattr(args, "seed", None)}
     edit = replace(edit, **{k: v for k, v in over.items() if v is not None})
+    recall = replace(base.recall, judge=True) if getattr(args, "judge", False) else base.recall
     for name, value in (("epochs", inner.epochs), ("batch_size", inner.batch_size), ("k", edit.k)):
         if value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-    return replace(base, inner=inner, self_edit=edit)
+    return replace(base, inner=inner, self_edit=edit, recall=recall)
 
 
 def open_workspace(args):

@@ -54,6 +54,7 @@ class RecallConfig:
 
     max_new_tokens: int = 32
     batch_size: int = 16
+    judge: bool = False  # also ask the base model for a yes/no verdict on each answer
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ class LearnResult:
             "accuracy_after": self.after.accuracy,
             "f1_before": self.before.mean_f1,
             "f1_after": self.after.mean_f1,
+            "judged_before": self.before.judged_accuracy,
+            "judged_after": self.after.judged_accuracy,
             "adapter_id": self.adapter_id,
             "adapter_path": self.adapter_path,
             "run_id": self.run_id,
@@ -59,6 +61,7 @@ class LearnResult:
                     "before": b.text, "after": a.text,
                     "correct_before": b.grade.correct, "correct_after": a.grade.correct,
                     "f1_before": b.grade.f1, "f1_after": a.grade.f1,
+                    "judged_before": b.grade.judged, "judged_after": a.grade.judged,
                 }
                 for b, a in zip(self.before.answers, self.after.answers)
             ],
@@ -136,8 +139,16 @@ class Engine:
     ) -> RecallReport:
         """Closed-book recall with `adapter` (SLOT for the just-trained one, a loaded name, or None)."""
         with self.host.using(adapter) as model:
-            return evaluate(model, self.tokenizer, self.loaded.prompt_style, self.stop_ids, questions,
-                            self.config.recall, phase, on_event, cancel)
+            report = evaluate(model, self.tokenizer, self.loaded.prompt_style, self.stop_ids, questions,
+                              self.config.recall, phase, on_event, cancel)
+        if self.config.recall.judge and report.answers:
+            from seal_desk.judge import verdicts
+
+            with self.host.using(None) as model:
+                said = verdicts(model, self.tokenizer, self.loaded.prompt_style, self.stop_ids,
+                                [(a.asked.question, a.asked.answer, a.text) for a in report.answers])
+            report.answers = [replace(a, grade=replace(a.grade, judged=v)) for a, v in zip(report.answers, said)]
+        return report
 
     def ask(self, prompt: str, adapter: Optional[str] = None, max_new_tokens: int = 160) -> str:
         with self.host.using(adapter) as model:
@@ -260,7 +271,8 @@ def _summary(result: LearnResult) -> dict:
 def _rows(report: RecallReport, phase: str) -> list[dict]:
     return [
         {"question_id": a.asked.question_id, "phase": phase, "question": a.asked.question, "gold": a.asked.answer,
-         "answer": a.text, "correct": int(a.grade.correct), "exact": int(a.grade.exact), "f1": a.grade.f1}
+         "answer": a.text, "correct": int(a.grade.correct), "exact": int(a.grade.exact), "f1": a.grade.f1,
+         "judged": None if a.grade.judged is None else int(a.grade.judged)}
         for a in report.answers
     ]
 

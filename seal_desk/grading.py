@@ -55,6 +55,7 @@ class Grade:
     correct: bool  # the headline metric: the reply states the gold answer
     exact: bool
     f1: float
+    judged: bool | None = None  # the optional local judge's verdict (None when the judge is off)
 
 
 def grade(answer: str, gold: str) -> Grade:

@@ -50,6 +50,12 @@ class RecallReport:
         return self.correct / len(self.answers) if self.answers else 0.0
 
     @property
+    def judged_accuracy(self) -> float | None:
+        """Share the local judge accepted, or None when the judge was off."""
+        said = [a.grade.judged for a in self.answers if a.grade.judged is not None]
+        return sum(said) / len(said) if said else None
+
+    @property
     def mean_f1(self) -> float:
         return sum(a.grade.f1 for a in self.answers) / len(self.answers) if self.answers else 0.0
 

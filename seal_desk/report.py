@@ -92,4 +92,7 @@ def accuracy_line(before: RecallReport, after: Optional[RecallReport] = None) ->
         delta = after.accuracy - before.accuracy
         line += (f"   after: {after.correct}/{n} ({after.accuracy:.0%}), F1 {after.mean_f1:.2f}"
                  f"   Δ {delta:+.0%}")
+    judged = [r.judged_accuracy for r in (before, after) if r is not None and r.judged_accuracy is not None]
+    if judged:
+        line += "   local judge: " + " → ".join(f"{j:.0%}" for j in judged)
     return line

@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     question_id INTEGER REFERENCES questions(id) ON DELETE SET NULL, phase TEXT NOT NULL,
     question TEXT NOT NULL, gold TEXT NOT NULL, answer TEXT NOT NULL,
-    correct INTEGER NOT NULL, exact INTEGER NOT NULL, f1 REAL NOT NULL
+    correct INTEGER NOT NULL, exact INTEGER NOT NULL, f1 REAL NOT NULL, judged INTEGER
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(document_id);
@@ -285,9 +285,9 @@ class Workspace:
         """Record a run's end and all its per-question results in one transaction."""
         with self.tx() as db:
             db.executemany(
-                "INSERT INTO results(run_id, question_id, phase, question, gold, answer, correct, exact, f1) "
-                "VALUES (:run_id, :question_id, :phase, :question, :gold, :answer, :correct, :exact, :f1)",
-                [{**r, "run_id": run_id} for r in results],
+                "INSERT INTO results(run_id, question_id, phase, question, gold, answer, correct, exact, f1, judged) "
+                "VALUES (:run_id, :question_id, :phase, :question, :gold, :answer, :correct, :exact, :f1, :judged)",
+                [{"judged": None, **r, "run_id": run_id} for r in results],
             )
             db.execute(
                 "UPDATE runs SET status=?, summary=?, finished_at=?, adapter_id=? WHERE id=?",

@@ -66,3 +66,14 @@ def test_self_edit_too_long_for_context(tiny_engine, passage):
     long = replace(passage, text="word " * 3000)
     with pytest.raises(InputError, match="context"):
         tiny_engine.sample_self_edits(long)
+
+
+def test_optional_judge_is_recorded(tiny_engine, workspace, passage):
+    from dataclasses import replace
+
+    tiny_engine.config = replace(tiny_engine.config, recall=replace(tiny_engine.config.recall, judge=True))
+    result = tiny_engine.learn(Document("inline", "Zorblat", [passage]), save=False)
+    assert all(a.grade.judged in (True, False) for a in result.after.answers)
+    assert result.to_json()["judged_after"] is not None
+    rows = workspace.results(workspace.runs()[0].id)
+    assert all(r["judged"] in (0, 1) for r in rows)
