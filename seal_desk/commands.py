@@ -96,18 +96,13 @@ def _documents(paths, engine, questions_file=None):
     from seal_desk.documents import load_documents
     from seal_desk.questions import attach, load_questions
 
-    docs = load_documents(paths, count_tokens=engine.count_tokens, max_tokens=_passage_budget(engine))
+    docs = load_documents(paths, count_tokens=engine.count_tokens, max_tokens=engine.passage_budget)
     if questions_file:
         extra = load_questions(questions_file)
         if len(docs) != 1:
             raise InputError("--questions needs exactly one document")
         attach(docs[0], extra)
     return docs
-
-
-def _passage_budget(engine) -> int:
-    """Passages are kept well inside the context so prompt + self-edit fit."""
-    return max(64, min(400, (engine.loaded.context_limit - engine.config.self_edit.max_new_tokens) // 2))
 
 
 def cmd_learn(args, err: Console) -> int:

@@ -95,6 +95,11 @@ class Engine:
     def stop_ids(self) -> list[int]:
         return self.loaded.eos_ids
 
+    @property
+    def passage_budget(self) -> int:
+        """Tokens per passage when splitting documents: well inside the context, so prompt + self-edit fit."""
+        return max(64, min(400, (self.loaded.context_limit - self.config.self_edit.max_new_tokens) // 2))
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 

@@ -1,0 +1,305 @@
+"""The library: add files or folders, browse documents → passages → questions, edit questions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Label, Static, Tree
+from textual.widgets.tree import TreeNode
+
+from seal_desk.documents import Question
+from seal_desk.errors import SealDeskError
+from seal_desk.tui.components.path_input import PathInput
+from seal_desk.tui.formatting import display_path, one_line, pct
+
+if TYPE_CHECKING:
+    from seal_desk.tui.app import SealDeskApp
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    kind: str  # "document" | "passage" | "question"
+    doc_id: int
+    passage_idx: Optional[int] = None
+    passage_id: Optional[int] = None
+    question_id: Optional[int] = None
+
+
+class DocumentTree(Tree[NodeRef]):
+    """Documents → passages → questions."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("Documents", **kwargs)
+        self.show_root = False
+        self.guide_depth = 3
+
+
+class LibraryPane(Vertical):
+    """Left: a path box and the document tree. Right: details of the highlighted node."""
+
+    BINDINGS = [
+        Binding("a", "add", "Add"),
+        Binding("o", "browse", "Browse"),
+        Binding("n", "new_question", "New Q"),
+        Binding("e", "edit_question", "Edit Q"),
+        Binding("d,delete", "delete", "Delete"),
+        Binding("w", "write_questions", "Write Qs", show=False),
+        Binding("l", "learn", "Learn →"),
+    ]
+
+    @property
+    def sapp(self) -> "SealDeskApp":
+        return cast("SealDeskApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="lib-top"):
+            yield Label("Add", id="lib-add-label")
+            yield PathInput(placeholder="a file or folder: type a path, tab completes, enter adds", compact=True,
+                            id="lib-path")
+        with Horizontal(id="lib-body"):
+            yield DocumentTree(id="lib-tree")
+            with VerticalScroll(id="lib-detail-box"):
+                yield Static(id="lib-detail")
+        yield Label("", id="lib-hint")
+
+    def on_mount(self) -> None:
+        self.sapp.workspace_changed.subscribe(self, self._workspace_changed)
+        self.refresh_documents()
+        docs = self.sapp.workspace.documents()
+        if docs and self.sapp.document_id is None:
+            self.sapp.document_id = docs[-1]["id"]
+        self.focus_document(self.sapp.document_id, focus=True)
+        if not docs:
+            self.query_one(PathInput).focus()
+
+    # data --------------------------------------------------------------------------------------
+    def _workspace_changed(self, topic: str) -> None:
+        if topic in ("documents", "questions", "runs"):
+            self.refresh_documents()
+
+    def refresh_documents(self) -> None:
+        tree = self.query_one(DocumentTree)
+        ws = self.sapp.workspace
+        expanded = {n.data.doc_id for n in tree.root.children if n.is_expanded and n.data}
+        expanded_passages = {
+            (p.data.doc_id, p.data.passage_idx)
+            for n in tree.root.children for p in n.children if p.is_expanded and p.data
+        }
+        current = tree.cursor_node.data if tree.cursor_node is not None else None
+        tree.clear()
+        docs = ws.documents()
+        target: TreeNode | None = None
+        for row in docs:
+            doc = ws.document(row["id"])
+            label = Text.assemble(
+                (one_line(doc.title, 40), "bold"),
+                (f"  {len(doc.passages)}¶ {doc.n_questions}?", "dim"),
+            )
+            dnode = tree.root.add(label, NodeRef("document", doc.id), expand=doc.id in expanded)
+            if current == dnode.data:
+                target = dnode
+            for idx, passage in enumerate(doc.passages):
+                plabel = Text.assemble((f"¶{idx + 1} ", "dim"), one_line(passage.title, 34),
+                                       (f"  {len(passage.questions)}?", "dim"))
+                pnode = dnode.add(plabel, NodeRef("passage", doc.id, idx, passage.id),
+                                  expand=(doc.id, idx) in expanded_passages)
+                if current == pnode.data:
+                    target = pnode
+                for q in passage.questions:
+                    ref = NodeRef("question", doc.id, idx, passage.id, q.id)
+                    qnode = pnode.add_leaf(Text.assemble(("? ", "bold cyan"), one_line(q.question, 44)), ref)
+                    if current == ref:
+                        target = qnode
+        hint = self.query_one("#lib-hint", Label)
+        if not docs:
+            hint.update("No documents yet: type a path above, or press o to browse.")
+        else:
+            n_q = sum(r["n_questions"] for r in docs)
+            hint.update(f"{len(docs)} document(s), {n_q} question(s) · l: learn the highlighted document")
+        if target is not None:
+            self.call_after_refresh(tree.move_cursor, target)
+        elif not docs:
+            self.show_detail(None)
+
+    def focus_document(self, doc_id: Optional[int], expand: bool = False, focus: bool = False) -> None:
+        tree = self.query_one(DocumentTree)
+        for node in tree.root.children:
+            if node.data and node.data.doc_id == doc_id:
+                if expand:
+                    node.expand()
+                self.call_after_refresh(tree.move_cursor, node)
+                self.show_detail(node.data)
+                if focus:
+                    tree.focus()
+                return
+
+    # details -----------------------------------------------------------------------------------
+    @on(Tree.NodeHighlighted, "#lib-tree")
+    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+        ref = event.node.data
+        if ref is not None and self.sapp.document_id != ref.doc_id:
+            self.sapp.document_id = ref.doc_id
+        self.show_detail(ref)
+
+    def show_detail(self, ref: Optional[NodeRef]) -> None:
+        detail = self.query_one("#lib-detail", Static)
+        if ref is None:
+            detail.update(Text.from_markup(
+                "[b]Your library[/b]\n\nAdd text, Markdown, HTML, PDF or SQuAD-style JSON files. Each document is "
+                "split into passages; questions about a passage measure what the model recalls without seeing it.\n\n"
+                "[dim]a[/] add a path   [dim]o[/] browse   [dim]n[/] new question"))
+            return
+        ws = self.sapp.workspace
+        try:
+            doc = ws.document(ref.doc_id)
+        except SealDeskError:
+            detail.update("")
+            return
+        if ref.kind == "document":
+            runs = [r for r in ws.runs(doc.id) if r.status == "done"]
+            text = Text.assemble(
+                (doc.title, "bold"), "\n", (display_path(doc.path), "dim"), "\n\n",
+                f"{len(doc.passages)} passage(s), {doc.n_questions} question(s)\n",
+            )
+            if runs:
+                s = runs[-1].summary
+                text.append(f"last run #{runs[-1].id}: recall {pct(s.get('accuracy_before'))} → "
+                            f"{pct(s.get('accuracy_after'))}\n")
+            if doc.n_questions == 0:
+                text.append("\nNo questions yet: highlight a passage and press n to add one, or w to let "
+                            "the model write some.\n", style="yellow")
+            text.append("\nPress l to write self-edits and teach the model this document.", style="dim")
+        elif ref.kind == "passage":
+            p = doc.passages[ref.passage_idx]
+            text = Text.assemble((p.title, "bold"), (f"   passage {ref.passage_idx + 1}/{len(doc.passages)}", "dim"),
+                                 "\n\n", p.text, "\n\n", (f"{len(p.questions)} question(s)", "dim"))
+            if p.self_edits:
+                text.append(f" · {len(p.self_edits)} supplied self-edit(s)", style="dim")
+        else:
+            p = doc.passages[ref.passage_idx]
+            q = next((q for q in p.questions if q.id == ref.question_id), None)
+            if q is None:
+                detail.update("")
+                return
+            text = Text.assemble(("Question", "dim"), "\n", (q.question, "bold"), "\n\n", ("Answer", "dim"), "\n",
+                                 (q.answer, "bold cyan"), "\n\n", (f"source: {q.source} · passage: {p.title}", "dim"),
+                                 "\n\n", ("e edit · d delete", "dim"))
+        detail.update(text)
+
+    # actions -----------------------------------------------------------------------------------
+    @property
+    def highlighted(self) -> Optional[NodeRef]:
+        node = self.query_one(DocumentTree).cursor_node
+        return node.data if node is not None else None
+
+    def action_add(self) -> None:
+        self.query_one(PathInput).focus()
+
+    def action_browse(self) -> None:
+        from seal_desk.tui.screens.file_picker import FilePicker
+
+        def picked(path: Optional[str]) -> None:
+            if path:
+                self.sapp.add_documents([path])
+
+        self.app.push_screen(FilePicker(), picked)
+
+    @on(PathInput.Submitted, "#lib-path")
+    def _submitted(self, event: PathInput.Submitted) -> None:
+        path = event.value.strip()
+        if not path:
+            return
+        if self.sapp.add_documents([path]):
+            event.input.value = ""
+
+    def action_new_question(self) -> None:
+        ref = self.highlighted
+        if ref is None or ref.kind == "document":
+            self.app.notify("Highlight a passage (or one of its questions) to add a question to it.",
+                            severity="warning")
+            return
+        from seal_desk.tui.screens.question_editor import QuestionEditor
+
+        def saved(result: Optional[tuple[str, str]]) -> None:
+            if result is None:
+                return
+            try:
+                self.sapp.workspace.add_question(ref.passage_id, Question(result[0], result[1], "user"))
+            except SealDeskError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.sapp.workspace_changed.publish("questions")
+            self.app.notify("Question added.")
+
+        self.app.push_screen(QuestionEditor("New question"), saved)
+
+    def action_edit_question(self) -> None:
+        ref = self.highlighted
+        if ref is None or ref.kind != "question":
+            self.app.notify("Highlight a question to edit it.", severity="warning")
+            return
+        doc = self.sapp.workspace.document(ref.doc_id)
+        q = next(q for q in doc.passages[ref.passage_idx].questions if q.id == ref.question_id)
+        from seal_desk.tui.screens.question_editor import QuestionEditor
+
+        def saved(result: Optional[tuple[str, str]]) -> None:
+            if result is None:
+                return
+            try:
+                self.sapp.workspace.update_question(ref.question_id, *result)
+            except SealDeskError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.sapp.workspace_changed.publish("questions")
+            self.show_detail(ref)
+
+        self.app.push_screen(QuestionEditor("Edit question", q.question, q.answer), saved)
+
+    def action_delete(self) -> None:
+        ref = self.highlighted
+        if ref is None:
+            return
+        ws = self.sapp.workspace
+        if ref.kind == "question":
+            ws.delete_question(ref.question_id)
+            self.sapp.workspace_changed.publish("questions")
+            self.app.notify("Question deleted.")
+            return
+        doc = ws.document(ref.doc_id)
+        from seal_desk.tui.screens.confirm import Confirm
+
+        def confirmed(yes: Optional[bool]) -> None:
+            if not yes:
+                return
+            ws.remove_document(ref.doc_id)
+            self.sapp.drafts.forget_document(ref.doc_id)
+            remaining = ws.documents()
+            if self.sapp.document_id == ref.doc_id:
+                self.sapp.document_id = remaining[-1]["id"] if remaining else None
+            self.sapp.workspace_changed.publish("documents")
+            self.app.notify(f"Removed '{doc.title}'.")
+
+        self.app.push_screen(Confirm(
+            f"Remove '{doc.title}' ({len(doc.passages)} passages, {doc.n_questions} questions) from the library?",
+            "Its runs stay in the history; saved adapters are kept.", "Remove"), confirmed)
+
+    def action_write_questions(self) -> None:
+        ref = self.highlighted
+        if ref is None or ref.kind == "document":
+            self.app.notify("Highlight a passage to let the model write questions about it.", severity="warning")
+            return
+        self.sapp.write_questions(ref.doc_id, ref.passage_idx)
+
+    def action_learn(self) -> None:
+        ref = self.highlighted
+        if ref is None:
+            self.app.notify("Add a document first.", severity="warning")
+            return
+        self.sapp.document_id = ref.doc_id
+        self.sapp.show_tab("self-edits")

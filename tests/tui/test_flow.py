@@ -1,0 +1,385 @@
+"""Pilot-driven functional tests of the TUI on the tiny random model and a temp workspace."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input, TabbedContent, TextArea
+
+from seal_desk.events import TokenGenerated, TrainStep
+from seal_desk.tui.jobs import JobEvent
+from seal_desk.workspace import Workspace
+from tui_helpers import FACTS, errors, fast_config, idle, make_app, run, screen_text, wait_for
+
+SIZE = (100, 34)
+
+
+async def add_document(pilot, path) -> None:
+    """Put a path in the library's path box and press enter (typing is covered by the bad-path test)."""
+    app = pilot.app
+    await pilot.click("#lib-path")
+    app.screen.query_one("#lib-path", Input).value = str(path)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.workspace.documents() and not app.jobs, what="the document to load")
+    await pilot.pause()
+
+
+def test_learn_flow_load_generate_apply_recall(tmp_path):
+    """Load a document → generate a self-edit (streamed) → edit it → apply → recall comparison shown."""
+
+    async def scenario():
+        ws = Workspace(tmp_path / "ws")
+        app = make_app(ws)
+        streamed = []
+
+        def hook(message):
+            if isinstance(message, JobEvent) and isinstance(message.event, TokenGenerated):
+                streamed.append(message.event)
+
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            await idle(pilot)
+            await add_document(pilot, FACTS)
+            docs = ws.documents()
+            assert [d["n_passages"] for d in docs] == [2] and docs[0]["n_questions"] == 3
+            assert app.document_id == docs[0]["id"]
+            assert "Zorblat Industries" in screen_text(app)
+
+            # self-edits: the tokens stream into the sample card as they are generated
+            await pilot.press("2")
+            await pilot.press("ctrl+g")
+            await wait_for(pilot, lambda: not app.jobs, what="self-edits to be written")
+            await pilot.pause()
+            assert streamed, "no TokenGenerated events reached the UI"
+            drafts = app.drafts.get(docs[0]["id"], 0, "implications")
+            assert drafts is not None and drafts.done and drafts.samples[0].use
+            area = app.screen.query_one(".sample-text", TextArea)
+            assert not area.read_only
+            # the user edits the sample before applying it
+            area.load_text("Mira Kostadinova founded Zorblat Industries in Velmora in 1987.")
+            await pilot.pause()
+            assert drafts.samples[0].edited
+
+            # apply: training with live progress, then the recall comparison
+            tabs = []
+            show_tab = app.show_tab
+            app.show_tab = lambda tab: (tabs.append(tab), show_tab(tab))
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: not app.jobs, 120, "the learn run")
+            await pilot.pause()
+            assert tabs[-2:] == ["train", "recall"]  # the run is shown as it goes, then its results
+            runs = ws.runs(docs[0]["id"])
+            assert [r.status for r in runs] == ["done"]
+            assert len(ws.adapters()) == 1 and runs[0].adapter_id == ws.adapters()[0].id
+            edits = ws.self_edits(ws.document(docs[0]["id"]).passages[0].id)
+            assert edits[0]["text"].startswith("Mira Kostadinova founded") and edits[0]["edited"] == 1
+            assert app.main.query_one(TabbedContent).active == "recall"
+            table = app.screen.query_one("#recall-table", DataTable)
+            assert table.row_count == 3
+            text = screen_text(app)
+            assert f"Run #{runs[0].id}" in text and "Δ" in text and "Who founded Zorblat" in text
+            assert "✘" in text or "✔" in text
+            history = app.screen.query_one("#runs-table", DataTable)
+            assert history.row_count == 1
+            assert not errors(app)
+
+    run(scenario())
+
+
+def test_cancel_mid_training_keeps_nothing(tmp_path):
+    async def scenario():
+        ws = Workspace(tmp_path / "ws")
+        app = make_app(ws, config=fast_config(epochs=5000))
+        steps: list[int] = []
+
+        def hook(message):
+            if isinstance(message, JobEvent) and isinstance(message.event, TrainStep):
+                steps.append(message.event.step)
+
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            await idle(pilot)
+            await add_document(pilot, FACTS)
+            await pilot.press("ctrl+t")  # no picks: the engine writes the self-edits itself
+            await wait_for(pilot, lambda: len(steps) >= 2, 120, "training to start")
+            assert "esc Cancel job" in screen_text(app)
+            await pilot.press("escape")
+            at_cancel = len(steps)
+            await wait_for(pilot, lambda: not app.jobs, 60, "the cancelled run to end")
+            await pilot.pause()
+            assert len(steps) - at_cancel <= 3, "training did not stop within a step"
+            assert steps[-1] < 5000
+            doc_id = ws.documents()[0]["id"]
+            assert [r.status for r in ws.runs(doc_id)] == ["cancelled"]
+            assert ws.adapters() == []
+            assert not any(p for p in ws.adapters_dir.iterdir() if not p.name.startswith("."))
+            assert any("cancelled" in text for _sev, text in app.notices)
+            assert "cancelled" in screen_text(app)
+            # the history shows the cancelled run
+            await pilot.press("4")
+            await pilot.pause()
+            assert "cancelled" in screen_text(app)
+
+    run(scenario())
+
+
+def test_bad_paths_and_files_are_notifications(tmp_path):
+    bad_json = tmp_path / "broken.json"
+    bad_json.write_text("{not json", encoding="utf-8")
+    odd = tmp_path / "data.xyz"
+    odd.write_text("hello", encoding="utf-8")
+
+    async def scenario():
+        ws = Workspace(tmp_path / "ws")
+        app = make_app(ws)
+        async with app.run_test(size=SIZE) as pilot:
+            await idle(pilot)
+            await pilot.click("#lib-path")
+            await pilot.press(*"/no/such/place.txt", "enter")
+            await pilot.pause()
+            assert errors(app) == ["/no/such/place.txt: no such file or folder"]
+            for path, expected in ((bad_json, "malformed JSON"), (odd, "unsupported file type")):
+                app.screen.query_one("#lib-path", Input).value = str(path)
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: not app.jobs, what="the load to fail")
+                await pilot.pause()
+                assert expected in errors(app)[-1]
+            assert ws.documents() == []
+            assert app.is_running
+
+    run(scenario())
+
+
+def test_questions_add_edit_delete_and_remove_document(tmp_path):
+    async def scenario():
+        ws = Workspace(tmp_path / "ws")
+        app = make_app(ws)
+        async with app.run_test(size=SIZE) as pilot:
+            await idle(pilot)
+            await add_document(pilot, FACTS)
+            doc_id = ws.documents()[0]["id"]
+            tree = app.screen.query_one("#lib-tree")
+            tree.focus()
+            await pilot.press("down")  # ¶1
+            await pilot.pause()
+            await pilot.press("n")
+            await pilot.pause()
+            app.screen.query_one("#q-question", Input).value = "Where is Velmora?"
+            await pilot.press("enter")
+            app.screen.query_one("#q-answer", Input).value = "a town"
+            await pilot.press("enter")
+            await pilot.pause()
+            questions = ws.document(doc_id).passages[0].questions
+            assert [q.question for q in questions][-1] == "Where is Velmora?"
+            assert questions[-1].source == "user"
+
+            # an empty answer is refused with a notification, and the dialog stays open
+            await pilot.press("n")
+            await pilot.pause()
+            app.screen.query_one("#q-question", Input).value = "No answer?"
+            await pilot.press("enter", "enter")
+            await pilot.pause()
+            assert "needs both" in errors(app)[-1]
+            await pilot.press("escape")
+            await pilot.pause()
+
+            # edit the new question: expand ¶1 and walk to its last question
+            await wait_for(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data.kind == "passage")
+            tree.cursor_node.expand()
+            await pilot.pause()
+            for _ in range(len(questions)):
+                await pilot.press("down")
+            await pilot.pause()
+            assert tree.cursor_node.data.question_id == questions[-1].id
+            await pilot.press("e")
+            await pilot.pause()
+            app.screen.query_one("#q-answer", Input).value = "in the north"
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert ws.document(doc_id).passages[0].questions[-1].answer == "in the north"
+
+            await pilot.press("d")
+            await pilot.pause()
+            assert len(ws.document(doc_id).passages[0].questions) == len(questions) - 1
+
+            # remove the document (confirmed)
+            await pilot.press("home")
+            await pilot.pause()
+            await pilot.press("d")
+            await pilot.pause()
+            await pilot.press("y")
+            await pilot.pause()
+            assert ws.documents() == []
+            assert app.document_id is None
+            assert not errors(app)[1:]
+
+    run(scenario())
+
+
+def test_adapters_activate_ask_export_delete(tmp_path):
+    async def scenario():
+        ws = Workspace(tmp_path / "ws")
+        app = make_app(ws, config=fast_config(epochs=1))
+        async with app.run_test(size=SIZE) as pilot:
+            await idle(pilot)
+            await add_document(pilot, FACTS)
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: not app.jobs, 120, "the learn run")
+            [adapter] = ws.adapters()
+            await pilot.press("5")
+            await pilot.pause()
+            assert f"#{adapter.id}" in screen_text(app)
+
+            await pilot.press("space")  # activate
+            await wait_for(pilot, lambda: not app.jobs, what="the adapter to load")
+            await pilot.pause()
+            assert ws.adapter(adapter.id).active
+            assert f"adapter-{adapter.id}" in app.engine.host.loaded
+            assert f"adapter #{adapter.id}" in screen_text(app).splitlines()[0]
+
+            # ask with the adapter (the default once active) and with the base model
+            await pilot.click("#ask-input")
+            app.screen.query_one("#ask-input", Input).value = "Who founded Zorblat?"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not app.jobs, what="the answer")
+            await pilot.pause()
+            assert f"adapter #{adapter.id}:" in screen_text(app)
+            app.screen.query_one("#ask-adapter").value = -1
+            await pilot.click("#ask-input")
+            app.screen.query_one("#ask-input", Input).value = "Where is Velmora?"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not app.jobs, what="the answer")
+            await pilot.pause()
+            assert "base model:" in screen_text(app)
+
+            # export the PEFT folder
+            app.screen.query_one("#adapter-table").focus()
+            await pilot.press("x")
+            await pilot.pause()
+            target = tmp_path / "exported"
+            app.screen.query_one("#export-path", Input).value = str(target)
+            await pilot.click("#export-go")
+            await wait_for(pilot, lambda: not app.jobs, what="the export")
+            assert (target / "adapter_model.safetensors").is_file()
+
+            # deactivate, then delete (confirmed)
+            await pilot.press("space")
+            await pilot.pause()
+            assert not ws.adapter(adapter.id).active
+            await pilot.press("d")
+            await pilot.pause()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not app.jobs, what="the delete")
+            await pilot.pause()
+            assert ws.adapters() == []
+            assert not errors(app)
+
+    run(scenario())
+
+
+def test_settings_are_saved_and_applied(tmp_path):
+    async def scenario():
+        ws = Workspace(tmp_path / "ws")
+        app = make_app(ws)
+        async with app.run_test(size=SIZE) as pilot:
+            await idle(pilot)
+            await pilot.click("#--content-tab-settings")
+            await pilot.pause()
+            assert "paper 10" in screen_text(app) and "paper 0.001" in screen_text(app)
+            app.screen.query_one("#set-epochs", Input).value = "7"
+            app.screen.query_one("#set-k", Input).value = "3"
+            await pilot.click("#set-save")
+            await pilot.pause()
+            saved = ws.get_setting("config")
+            assert saved["inner"]["epochs"] == 7 and saved["self_edit"]["k"] == 3
+            assert app.engine.config.inner.epochs == 7
+            assert ws.get_setting("model") == "tiny-random" and ws.get_setting("device") == "auto"
+            assert app.screen.query_one("#se-k", Input).value == "3"
+
+            app.screen.query_one("#set-epochs", Input).value = "zero"
+            await pilot.click("#set-save")
+            await pilot.pause()
+            assert "not a whole number" in errors(app)[-1]
+            assert ws.get_setting("config")["inner"]["epochs"] == 7
+
+    run(scenario())
+    # a new app on the same workspace starts from the saved settings
+    from seal_desk.tui.app import SealDeskApp
+    from tui_helpers import tiny_loader
+
+    async def again():
+        app = SealDeskApp(workspace=Workspace(tmp_path / "ws"), loader=tiny_loader)
+        async with app.run_test(size=SIZE) as pilot:
+            await idle(pilot)
+            assert app.engine.config.inner.epochs == 7
+
+    run(again())
+
+
+def test_help_and_command_palette(tmp_path):
+    async def scenario():
+        app = make_app(Workspace(tmp_path / "ws"))
+        async with app.run_test(size=SIZE) as pilot:
+            await idle(pilot)
+            # an empty library focuses its path box, where ? is just a character; f1 always works
+            await pilot.press("f1")
+            await pilot.pause()
+            assert "HelpScreen" in type(app.screen).__name__
+            assert "ctrl+t" in screen_text(app)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is app.main
+            app.screen.query_one("#lib-tree").focus()
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert "HelpScreen" in type(app.screen).__name__
+            await pilot.press("escape")
+            await pilot.pause()
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"settings")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.main.query_one(TabbedContent).active == "settings"
+
+    run(scenario())
+
+
+def test_model_load_failure_is_a_notification(tmp_path):
+    from seal_desk.errors import ModelError
+
+    def broken(_on_event):
+        raise ModelError("preset 'nope' needs the package nope")
+
+    async def scenario():
+        from seal_desk.tui.app import SealDeskApp
+
+        app = SealDeskApp(workspace=Workspace(tmp_path / "ws"), loader=broken)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: not app.jobs, what="the load to fail")
+            await pilot.pause()
+            assert errors(app) == ["preset 'nope' needs the package nope"]
+            assert "model not loaded" in screen_text(app)
+            # model actions fail politely; documents still load (approximate token counts)
+            await add_document(pilot, FACTS)
+            assert len(app.workspace.documents()) == 1
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: not app.jobs, what="the learn to fail")
+            assert "the model is not loaded" in errors(app)[-1]
+            assert app.is_running
+
+    run(scenario())
+
+
+def test_path_completion(tmp_path):
+    from seal_desk.tui.components.path_input import PathSuggester
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "alpha.md").write_text("# A\n\ntext", encoding="utf-8")
+    (tmp_path / "docs" / "image.png").write_bytes(b"\x89PNG")
+    suggester = PathSuggester()
+
+    async def scenario():
+        assert await suggester.get_suggestion(f"{tmp_path}/do") == f"{tmp_path}/docs/"
+        assert await suggester.get_suggestion(f"{tmp_path}/docs/a") == f"{tmp_path}/docs/alpha.md"
+        assert await suggester.get_suggestion(f"{tmp_path}/docs/i") is None
+        assert await suggester.get_suggestion(f"{tmp_path}/nothing/x") is None
+
+    run(scenario())

@@ -1,0 +1,202 @@
+"""Snapshot tests of each screen (pytest-textual-snapshot). Regenerate with `--snapshot-update`.
+
+States are deterministic: a workspace prepared from tests/tui/data, the tiny model, synthetic
+self-edits, training events and runs (fixed values, no timestamps), no blinking cursors, no toasts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seal_desk.documents import load_documents
+from seal_desk.events import AnswerGraded, Message, Progress, TokenGenerated, TrainStep
+from seal_desk.workspace import Workspace
+from tui_helpers import REPO, idle, make_app
+
+WIDE = (100, 30)
+SMALL = (80, 24)
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # document paths show relative to the working folder
+    workspace = Workspace(tmp_path / "ws")
+    [doc] = load_documents([Path("tests/tui/data/facts.json")])
+    workspace.add_document(doc)
+    yield workspace
+    workspace.close()
+
+
+def add_history(ws: Workspace) -> int:
+    """A finished run with per-question results and its adapter, plus a cancelled run."""
+    doc = ws.document(ws.documents()[0]["id"])
+    qs = [q for p in doc.passages for q in p.questions]
+    before = ["I do not know", "wind turbines", "Henry Hall"]
+    after = ["Mira Kostadinova", "ceramic wind turbines", "Henry Hall"]
+    rows = []
+    for phase, answers in (("before", before), ("after", after)):
+        for q, answer in zip(qs, answers):
+            correct = q.answer.lower() in answer.lower()
+            rows.append({"question_id": q.id, "phase": phase, "question": q.question, "gold": q.answer,
+                         "answer": answer, "correct": int(correct), "exact": int(correct), "f1": float(correct)})
+    cancelled = ws.start_run("learn", "tiny-random", {}, doc.id)
+    ws.finish_run(cancelled, "cancelled", {})
+    run_id = ws.start_run("learn", "tiny-random", {}, doc.id)
+    adapter_id = ws.add_adapter("Zorblat Industries", ws.adapters_dir / "20250101-120000-Zorblat-Industries",
+                                "0" * 64, doc.id, "tiny-random", {})
+    summary = {"questions": 3, "accuracy_before": 0.0, "accuracy_after": 2 / 3, "f1_before": 0.1,
+               "f1_after": 0.72}
+    ws.finish_run(run_id, "done", summary, rows, adapter_id)
+    return adapter_id
+
+
+def snap(snap_compare, app, size, before=None) -> bool:
+    async def run_before(pilot):
+        await idle(pilot)
+        if before is not None:
+            await before(pilot)
+        await pilot.pause()
+        for widget in pilot.app.screen.query("Input, TextArea"):
+            widget.cursor_blink = False
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    return snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def highlight_passage(pilot) -> None:
+    tree = pilot.app.screen.query_one("#lib-tree")
+    tree.focus()
+    tree.root.children[0].expand()
+    await pilot.pause()
+    tree.move_cursor(tree.root.children[0].children[0])
+    await pilot.pause()
+
+
+def test_library_empty(snap_compare, tmp_path):
+    assert snap(snap_compare, make_app(Workspace(tmp_path / "empty")), SMALL)
+
+
+@pytest.mark.parametrize("size", [WIDE, SMALL], ids=["100x30", "80x24"])
+def test_library(snap_compare, ws, size):
+    assert snap(snap_compare, make_app(ws), size, highlight_passage)
+
+
+def test_question_editor(snap_compare, ws):
+    async def before(pilot):
+        await highlight_passage(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        pilot.app.screen.query_one("#q-question").value = "Where is Velmora?"
+
+    assert snap(snap_compare, make_app(ws), SMALL, before)
+
+
+def test_self_edits(snap_compare, ws):
+    async def before(pilot):
+        app = pilot.app
+        doc_id = ws.documents()[0]["id"]
+        drafts = app.drafts.start(doc_id, 0, "implications", 2)
+        drafts.samples[0].text = ("1. Zorblat Industries was founded in 1987.\n2. Mira Kostadinova founded Zorblat "
+                                  "Industries.\n3. Zorblat Industries is based in Velmora.\n4. The company makes "
+                                  "ceramic wind turbines.")
+        drafts.samples[1].text = "- Wind turbines can be made of ceramic.\n- Velmora is a town."
+        for d in drafts.samples:
+            d.done = True
+        app.show_tab("self-edits")
+        await pilot.pause()
+
+    assert snap(snap_compare, make_app(ws), WIDE, before)
+
+
+def test_self_edits_streaming(snap_compare, ws):
+    """Mid-stream: samples are read-only and show their length while the model writes."""
+
+    async def before(pilot):
+        app = pilot.app
+        doc_id = ws.documents()[0]["id"]
+        key = (doc_id, 0, "implications")
+        app.drafts.start(*key, 2)
+        app.show_tab("self-edits")
+        await pilot.pause()
+        pane = app.screen.query_one("#self-edit-pane")
+        pane._render_samples()
+        await pilot.pause()
+        for sample, text in ((0, "1. Zorblat Industries was "), (1, "- Mira Kostadinova"), (0, "founded in 1987.\n2.")):
+            pane._stream(key, TokenGenerated(sample, text))
+        await pilot.pause()
+
+    assert snap(snap_compare, make_app(ws), SMALL, before)
+
+
+@pytest.mark.parametrize("size", [WIDE, SMALL], ids=["100x30", "80x24"])
+def test_training(snap_compare, ws, size):
+    async def before(pilot):
+        app = pilot.app
+        pane = app.training
+        app.show_tab("train")
+        pane.begin("facts", "implications · k 1 · 2 passage(s) · 3 question(s)", 3)
+        pane.started()
+        events = [Progress("before", 0, 3)]
+        for i, correct in enumerate((False, True, False)):
+            events.append(AnswerGraded("before", f"q{i}", "a", "x", correct, i + 1, 3))
+        events += [Progress("before", 3, 3), Progress("self-edit", 0, 2, "Zorblat Industries"),
+                   TokenGenerated(0, "1. Zorblat was founded in 1987."), Progress("self-edit", 2, 2),
+                   Message("2 sequences from your picks", "info")]
+        total = 60
+        for step in range(1, 41):
+            loss = 3.2 * (0.93 ** step) + 0.15 * ((step * 7) % 5) / 5
+            events.append(TrainStep(step, total, (step - 1) // 6 + 1, 10, loss, 1e-3 * (1 - step / total),
+                                    step * 48, step * 0.25))
+        for event in events:
+            pane.handle_event(event)
+        pane.query_one("#train-plot")._draw()
+        await pilot.pause()
+
+    assert snap(snap_compare, make_app(ws), size, before)
+
+
+@pytest.mark.parametrize("size", [WIDE, SMALL], ids=["100x30", "80x24"])
+def test_recall(snap_compare, ws, size):
+    add_history(ws)
+
+    async def before(pilot):
+        pilot.app.show_tab("recall")
+        await pilot.pause()
+
+    assert snap(snap_compare, make_app(ws), size, before)
+
+
+def test_adapters(snap_compare, ws):
+    adapter_id = add_history(ws)
+
+    async def before(pilot):
+        from rich.text import Text
+
+        pilot.app.show_tab("adapters")
+        await pilot.pause()
+        log = pilot.app.screen.query_one("#ask-log")
+        log.write(Text("› Who founded Zorblat Industries?", style="bold"))
+        log.write(Text.assemble((f"adapter #{adapter_id}: ", "bold cyan"), "Mira Kostadinova"))
+        await pilot.pause()
+
+    assert snap(snap_compare, make_app(ws), WIDE, before)
+
+
+@pytest.mark.parametrize("size", [WIDE, SMALL], ids=["100x30", "80x24"])
+def test_settings(snap_compare, ws, size):
+    async def before(pilot):
+        pilot.app.show_tab("settings")
+        await pilot.pause()
+
+    assert snap(snap_compare, make_app(ws), size, before)
+
+
+def test_help(snap_compare, ws):
+    async def before(pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap(snap_compare, make_app(ws), WIDE, before)

@@ -1,0 +1,71 @@
+"""Helpers for the TUI tests: a fast tiny-model app, waiting on background work, a text screen dump."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from pathlib import Path
+from typing import Callable
+
+from seal_desk.config import InnerLoopConfig, LoraSettings, RecallConfig, SealConfig, SelfEditConfig
+
+DATA = Path(__file__).resolve().parent / "data"
+REPO = Path(__file__).resolve().parents[2]
+FACTS = DATA / "facts.json"
+
+
+def fast_config(epochs: int = 2) -> SealConfig:
+    return SealConfig(
+        inner=InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=epochs, lr=1e-2),
+        self_edit=SelfEditConfig(max_new_tokens=16),
+        recall=RecallConfig(max_new_tokens=8),
+    )
+
+
+def tiny_loader(_on_event):
+    from seal_desk.loader import load_tiny
+
+    return load_tiny()
+
+
+def make_app(workspace, config: SealConfig | None = None, **kwargs):
+    from seal_desk.tui.app import SealDeskApp
+
+    return SealDeskApp(workspace=workspace, loader=tiny_loader, config=config or fast_config(), **kwargs)
+
+
+async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    """Let the app run until `predicate()` holds (background workers post their results meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{screen_text(pilot.app)}")
+        await pilot.pause(0.05)
+
+
+async def idle(pilot, timeout: float = 60.0) -> None:
+    """The model is loaded and no job is pending."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.engine is not None and not app.jobs, timeout, "the app to be idle")
+    await pilot.pause()
+
+
+def screen_text(app) -> str:
+    """The current screen as plain text (for assertions and failure messages)."""
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
+                      record=True, legacy_windows=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens,
+                                                       simplify=True))
+    return console.export_text()
+
+
+def errors(app) -> list[str]:
+    return [text for severity, text in app.notices if severity == "error"]
+
+
+def run(coro) -> None:
+    asyncio.run(coro)
