@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     kn.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write results JSON here")
     kn.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
     _train_args(kn)
+    sp = bsub.add_parser("speed", help="generation, training and recall speed, memory and MFU on this device")
+    sp.add_argument("--tokens", type=int, default=64, help="new tokens per generation measurement")
+    sp.add_argument("--compare-generate", action="store_true", help="also time transformers' generate side by side")
+    sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
+    _train_args(sp)
     return parser
 
 

@@ -200,7 +200,11 @@ def cmd_adapters(args, err: Console) -> int:
 
 # bench -------------------------------------------------------------------------------------------
 def cmd_bench(args, err: Console) -> int:
+    engine = make_engine(args, err, None)
+    if args.bench == "speed":
+        from seal_desk.bench_speed import run_speed_bench
+
+        return run_speed_bench(engine, args, err)
     from seal_desk.bench_knowledge import run_knowledge_bench
 
-    engine = make_engine(args, err, None)
     return run_knowledge_bench(engine, args, err)

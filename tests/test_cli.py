@@ -89,3 +89,13 @@ def test_bench_knowledge_tiny(tmp_path, capsys):
     assert res["conditions"]["base"]["questions"] == 2 and res["conditions"]["base"]["tokens_per_passage"] == 0
     assert res["conditions"]["given-self-edits"]["tokens_per_passage"] > res["conditions"]["passage"]["tokens_per_passage"]
     assert "| Train on passage |" in (tmp_path / "r.md").read_text()
+
+
+def test_bench_speed_tiny(tmp_path, capsys):
+    out = tmp_path / "speed.json"
+    assert main(["-m", "tiny-random", "bench", "speed", "--tokens", "4", "--epochs", "1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    for key in ("gen_tok_s_batch1", "gen_tok_s_batch5", "train_tok_s", "recall_s_per_question",
+                "matmul_peak_tflops", "train_mfu", "peak_rss_gib"):
+        assert res[key] > 0, key
+    assert res["train_tokens_per_candidate"] > 0 and 0 < res["train_mfu"] < 1

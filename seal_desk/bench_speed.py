@@ -1,0 +1,121 @@
+"""`seal-desk bench speed`: where the time of one SEAL inner loop goes, on this device and model.
+
+Measures, in one run: model load, self-edit generation tokens/s (batch 1 and batch k, our decode
+loop and optionally plain `generate` side by side), inner-loop training tokens/s and seconds per
+candidate, recall seconds per question, peak memory, and model FLOPs utilisation against a matmul
+peak measured here (training ≈ 6 · params · tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from seal_desk import self_edit as se
+from seal_desk.documents import Passage, Question
+from seal_desk.engine import Engine, asked_for
+from seal_desk.generation import generate
+
+SAMPLE = Passage(
+    "Lake Quorra",
+    "Lake Quorra is a freshwater lake in the Thessmar Highlands. It was first mapped in 1841 by the surveyor "
+    "Edwin Halloway. The lake is 63 metres deep at its deepest point and is home to the silver-finned Quorra "
+    "trout, a fish found nowhere else. The nearest village, Brenmouth, holds a lantern festival on the lake "
+    "every October.",
+    [Question(q, a) for q, a in [
+        ("Who first mapped Lake Quorra?", "Edwin Halloway"), ("In which highlands is Lake Quorra?", "Thessmar Highlands"),
+        ("How deep is Lake Quorra?", "63 metres"), ("Which fish lives only in Lake Quorra?", "Quorra trout"),
+        ("When is the Brenmouth lantern festival?", "October"), ("When was Lake Quorra first mapped?", "1841"),
+        ("What kind of lake is Lake Quorra?", "freshwater"), ("Which village is nearest to Lake Quorra?", "Brenmouth"),
+    ]],
+)
+
+
+def matmul_peak(device: str, dtype: torch.dtype, n: int = 1024, seconds: float = 1.0) -> float:
+    """Dense matmul FLOP/s reached on this device: the roof to compare training against."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+    _sync(device)
+    return 2 * n**3 * count / (time.perf_counter() - started)
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _gen_rate(engine: Engine, batch: int, new_tokens: int, hf: bool) -> float:
+    prompt = se.prompt_ids(engine.tokenizer, engine.loaded.prompt_style, "implications", SAMPLE.title, SAMPLE.text)
+    model = engine.host.model
+    started = time.perf_counter()
+    if hf:
+        ids = torch.tensor([prompt] * batch, device=next(model.parameters()).device)
+        with torch.inference_mode():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
+                                 min_new_tokens=new_tokens, do_sample=batch > 1, temperature=1.0, top_p=0.95,
+                                 pad_token_id=engine.tokenizer.pad_token_id)
+        made = (out.shape[1] - ids.shape[1]) * batch
+    else:
+        outs = generate(model, engine.tokenizer, [prompt] * batch, max_new_tokens=new_tokens, stop_ids=[-1],
+                        temperature=1.0 if batch > 1 else 0.0, top_p=0.95, seed=0)
+        made = sum(len(o) for o in outs)
+    _sync(engine.loaded.device)
+    return made / (time.perf_counter() - started)
+
+
+def run_speed_bench(engine: Engine, args, err: Console) -> int:
+    device = engine.loaded.device
+    k = engine.config.self_edit.k if engine.config.self_edit.k > 1 else 5
+    new_tokens = args.tokens
+    rows: dict[str, float] = {"model_load_s": engine.loaded.load_seconds}
+    err.print(f"[bold]bench speed[/]: {engine.loaded.name} on {engine.loaded.placement.label}, "
+              f"{torch.get_num_threads()} CPU thread(s), {new_tokens} new tokens, k={k}")
+    rows["gen_tok_s_batch1"] = _gen_rate(engine, 1, new_tokens, hf=False)
+    rows[f"gen_tok_s_batch{k}"] = _gen_rate(engine, k, new_tokens, hf=False)
+    if args.compare_generate:
+        rows["hf_generate_tok_s_batch1"] = _gen_rate(engine, 1, new_tokens, hf=True)
+        rows[f"hf_generate_tok_s_batch{k}"] = _gen_rate(engine, k, new_tokens, hf=True)
+    edits = [f"- {s.strip()}." for s in SAMPLE.text.split(".") if s.strip()]
+    sequences = engine.sequences_for(SAMPLE, ["\n".join(edits)], "implications")
+    report = engine.train_on(sequences)
+    rows["train_tok_s"] = report.tokens_per_second
+    rows["train_s_per_candidate"] = report.seconds
+    rows["train_tokens_per_candidate"] = report.tokens
+    questions = asked_for([SAMPLE])
+    recall = engine.recall(questions, None, "speed")
+    rows["recall_s_per_question"] = recall.seconds / len(questions)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    peak = matmul_peak(device, dtype)
+    rows["matmul_peak_tflops"] = peak / 1e12
+    rows["train_tflops"] = 6 * engine.loaded.n_params * report.tokens_per_second / 1e12
+    rows["train_mfu"] = rows["train_tflops"] / rows["matmul_peak_tflops"]
+    rows["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if device == "cuda":
+        rows["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    table = Table(title=f"bench speed — {engine.loaded.name}, {engine.loaded.placement.label}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in rows.items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+    if args.json_out:
+        result = {"model": engine.loaded.name, "device": engine.loaded.placement.label,
+                  "threads": torch.get_num_threads(), "new_tokens": new_tokens, "k": k,
+                  "params": engine.loaded.n_params, "inner_loop": {"epochs": engine.config.inner.epochs,
+                  "batch_size": engine.config.inner.batch_size, "r": engine.config.inner.lora.r}, **rows}
+        Path(args.json_out).write_text(json.dumps(result, indent=2))
+        err.print(f"wrote {args.json_out}")
+    return 0
