@@ -7,7 +7,7 @@ VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q --progress-bar off "$@" 2>&1 \
+pip() { "$VENV/bin/python" -m pip "$1" --disable-pip-version-check -q --progress-bar off "${@:2}" 2>&1 \
           | { grep -v "^WARNING: Location '.*' is ignored" || true; }; }
 
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
