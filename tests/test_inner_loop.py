@@ -15,7 +15,7 @@ SEQS = ["Zorblat\nMira Kostadinova founded Zorblat in 1987.", "Zorblat\nThe comp
 
 
 def lora_b_norm(host):
-    return sum(float(p.abs().sum()) for n, p in host.peft.named_parameters() if "lora_B" in n and f".{SLOT}." in n)
+    return sum(float(p.detach().abs().sum()) for n, p in host.peft.named_parameters() if "lora_B" in n and f".{SLOT}." in n)
 
 
 def test_dynamic_padding_pads_to_batch_longest(tiny):
