@@ -135,11 +135,14 @@ class AdapterHost:
         return name
 
     def unload(self, name: str) -> None:
-        if self.peft is not None and name in self.loaded and len(self.peft.peft_config) > 1:
-            if self.peft.active_adapter == name:
-                other = next(n for n in self.peft.peft_config if n != name)
-                self.peft.set_adapter(other)
-            self.peft.delete_adapter(name)
+        if self.peft is not None and name in self.loaded:
+            if len(self.peft.peft_config) > 1:
+                if self.peft.active_adapter == name:
+                    self.peft.set_adapter(next(n for n in self.peft.peft_config if n != name))
+                self.peft.delete_adapter(name)
+            else:  # the only adapter: drop the wrapper altogether
+                self.base = self.peft.unload()
+                self.peft, self.settings = None, None
         self.loaded.pop(name, None)
         if self.active == name:
             self.active = None

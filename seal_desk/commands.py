@@ -59,7 +59,7 @@ def make_engine(args, err: Console, ws=None):
     with RichReporter(err) as reporter:
         loaded = load(model, args.device, args.quant, reporter, args.trust_remote_code)
     engine = Engine(loaded, ws)
-    saved = ws.get_setting("config") if ws is not None else None
+    saved = ws.get_setting(ws.config_key(loaded.name)) if ws is not None else None
     base = SealConfig.from_dict(saved) if saved else engine.config
     engine.config = configure(args, base)
     return engine

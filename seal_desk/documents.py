@@ -120,18 +120,18 @@ def html_to_text(html: str) -> tuple[str, str]:
     parser = _TextExtractor()
     parser.feed(html)
     parser.close()
-    blocks = ["".join(b.split("\n")).strip() for b in "".join(parser.parts).split("\n\n")]
+    blocks = "".join(parser.parts).split("\n\n")
     return parser.title, "\n\n".join(" ".join(b.split()) for b in blocks if b.strip())
 
 
 def pdf_to_text(path: Path) -> str:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(str(path))
         pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, OSError, ValueError, KeyError) as exc:
+    except (PyPdfError, OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path}: unreadable PDF ({exc})") from None
     return "\n\n".join(pages)
 

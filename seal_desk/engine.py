@@ -85,6 +85,12 @@ class Engine:
         self.config = base
         self.host = AdapterHost(loaded.model, quantized=loaded.placement.quantization == "nf4")
         self.trained = False  # the training slot holds a just-trained adapter
+        self._run_config: Optional[SealConfig] = None
+
+    @property
+    def cfg(self) -> SealConfig:
+        """The configuration in force: pinned for the length of a learn run, else the current one."""
+        return self._run_config or self.config
 
     # pieces ------------------------------------------------------------------------------------
     @property
@@ -98,7 +104,7 @@ class Engine:
     @property
     def passage_budget(self) -> int:
         """Tokens per passage when splitting documents: well inside the context, so prompt + self-edit fit."""
-        return max(64, min(400, (self.loaded.context_limit - self.config.self_edit.max_new_tokens) // 2))
+        return max(64, min(400, (self.loaded.context_limit - self.cfg.self_edit.max_new_tokens) // 2))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -108,7 +114,7 @@ class Engine:
         on_event: EventSink = ignore, cancel: CancelToken | None = None,
     ) -> list[str]:
         """Sample k self-edits for a passage from the base model, streaming their tokens."""
-        cfg = self.config.self_edit
+        cfg = self.cfg.self_edit
         fmt, k = se.check_format(fmt or cfg.format), k or cfg.k
         if fmt == "none":
             return []
@@ -127,14 +133,14 @@ class Engine:
         return [self.tokenizer.decode(o, skip_special_tokens=True).strip() for o in outs]
 
     def sequences_for(self, passage: Passage, edits: list[str], fmt: str) -> list[str]:
-        cfg = self.config.self_edit
+        cfg = self.cfg.self_edit
         return se.training_sequences(passage.title, passage.text, edits, fmt, cfg.include_passage, cfg.min_grounding)
 
     def train_on(self, sequences: list[str], on_event: EventSink = ignore, cancel: CancelToken | None = None) -> TrainReport:
         """Fresh adapter in the training slot, fine-tuned on `sequences`."""
         self.trained = False
         with _model_train_guard(self):
-            report = train(self.host, self.tokenizer, sequences, self.config.inner, on_event, cancel)
+            report = train(self.host, self.tokenizer, sequences, self.cfg.inner, on_event, cancel)
         self.trained = True
         return report
 
@@ -145,8 +151,8 @@ class Engine:
         """Closed-book recall with `adapter` (SLOT for the just-trained one, a loaded name, or None)."""
         with self.host.using(adapter) as model:
             report = evaluate(model, self.tokenizer, self.loaded.prompt_style, self.stop_ids, questions,
-                              self.config.recall, phase, on_event, cancel)
-        if self.config.recall.judge and report.answers:
+                              self.cfg.recall, phase, on_event, cancel)
+        if self.cfg.recall.judge and report.answers:
             from seal_desk.judge import verdicts
 
             with self.host.using(None) as model:
@@ -186,12 +192,23 @@ class Engine:
             raise InputError("no workspace to save the adapter in")
         path = self.workspace.new_adapter_path(name)
         sha = self.host.save(path)
-        config = {"model": self.loaded.name, "inner": asdict(self.config.inner)}
+        config = {"model": self.loaded.name, "inner": asdict(self.cfg.inner)}
         return self.workspace.add_adapter(name, path, sha, document_id, self.loaded.name, config), str(path)
 
     def load_adapter(self, adapter_id: int) -> str:
+        """Load a workspace adapter onto the resident model; it must have been trained on this model."""
         record = self.workspace.adapter(adapter_id)
-        return self.host.load(record.path, f"adapter-{record.id}")
+        if record.model != self.loaded.name:
+            raise InputError(f"adapter #{record.id} was trained on {record.model}, not {self.loaded.name} "
+                             f"(use --model {record.model})")
+        return self.host.load(record.path, self.adapter_name(record.id))
+
+    def adapter_name(self, adapter_id: int) -> str:
+        """The name a workspace adapter has on the resident model (id + weights hash, never reused)."""
+        return f"adapter-{adapter_id}-{self.workspace.adapter(adapter_id).sha256[:8]}"
+
+    def unload_adapter(self, adapter_id: int) -> None:
+        self.host.unload(self.adapter_name(adapter_id))
 
     # the whole loop ----------------------------------------------------------------------------
     def learn(
@@ -209,11 +226,18 @@ class Engine:
         `self_edits` maps passage index → self-edit texts to use instead of sampling (e.g. ones
         the user picked or edited in the TUI).
         """
-        fmt = se.check_format(fmt or self.config.self_edit.format)
+        self._run_config = self.config  # settings saved while this runs apply from the next run
+        try:
+            return self._learn(document, fmt, k, self_edits, save, on_event, cancel)
+        finally:
+            self._run_config = None
+
+    def _learn(self, document, fmt, k, self_edits, save, on_event, cancel) -> LearnResult:
+        fmt = se.check_format(fmt or self.cfg.self_edit.format)
         ws = self.workspace
         if ws is not None and document.id is None:
             ws.add_document(document)
-        run_id = ws.start_run("learn", self.loaded.name, self.config.to_dict() | {"format": fmt}, document.id) if ws else None
+        run_id = ws.start_run("learn", self.loaded.name, self.cfg.to_dict() | {"format": fmt}, document.id) if ws else None
         timings: dict[str, float] = {}
         try:
             questions = asked_for(document.passages)
@@ -250,7 +274,7 @@ class Engine:
                 ws.finish_run(run_id, "done", _summary(result), _rows(before, "before") + _rows(after, "after"),
                               result.adapter_id)
             return result
-        except Cancelled:
+        except (Cancelled, KeyboardInterrupt):
             if ws is not None:
                 ws.finish_run(run_id, "cancelled", {})
             raise

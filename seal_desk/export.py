@@ -38,6 +38,8 @@ def _merged(engine, record, folder: Path) -> None:
 
     from peft import PeftModel
 
+    if record.model != engine.loaded.name:
+        raise InputError(f"adapter #{record.id} was trained on {record.model}; merge it with --model {record.model}")
     if engine.loaded.placement.quantization == "nf4":
         raise InputError("merged export needs unquantized weights: run with --quant fp16 or on the CPU")
     model = copy.deepcopy(engine.host.model)

@@ -45,12 +45,16 @@ class LoadedModel:
         return sorted(i for i in ids if i is not None)
 
 
-def _count_params(config) -> int:
+def _count_params(config, source: ModelSource, trust_remote_code: bool) -> int:
     import torch
     from transformers import AutoModelForCausalLM
 
-    with torch.device("meta"):
-        shell = AutoModelForCausalLM.from_config(config)
+    try:
+        with torch.device("meta"):
+            shell = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    except (ValueError, KeyError, TypeError, ImportError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelError(f"{source.name}: not a causal language model this seal-desk can load ({first})") from None
     return sum(p.numel() for p in shell.parameters())
 
 
@@ -78,7 +82,7 @@ def load(
         config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise _hub_error(source, exc) from None
-    n_params = _count_params(config)
+    n_params = _count_params(config, source, trust_remote_code)
     devices.check_fits(n_params, placement, source.name)
     on_event(Progress("load", 1, 3, f"loading {n_params / 1e6:.0f}M parameters ({placement.label})"))
     kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": trust_remote_code}

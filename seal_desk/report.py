@@ -53,10 +53,11 @@ class RichReporter:
             task = self._task("self-edit tokens", None)
             self.progress.update(task, completed=sum(self.tokens.values()), info=f"{len(self.tokens)} sample(s)")
             if self.show_tokens:
-                self.console.print(event.text, end="", style=f"color({(event.sample % 6) + 2})", highlight=False)
+                self.console.print(event.text, end="", style=f"color({(event.sample % 6) + 2})", highlight=False,
+                                   markup=False)
         elif isinstance(event, ev.Message):
             style = {"warning": "yellow", "error": "bold red"}.get(event.level, "dim")
-            self.console.print(f"[{style}]{event.text}[/]")
+            self.console.print(event.text, style=style, markup=False, highlight=False)
 
 
 def recall_table(title: str, before: RecallReport, after: Optional[RecallReport] = None) -> Table:

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS self_edits (
     edited INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS adapters (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL,
     document_id INTEGER REFERENCES documents(id) ON DELETE SET NULL, model TEXT NOT NULL,
     config TEXT NOT NULL, created_at REAL NOT NULL, active INTEGER NOT NULL DEFAULT 0
 );
@@ -96,7 +96,7 @@ class Workspace:
     """A workspace folder: `workspace.db` and `adapters/`."""
 
     def __init__(self, folder: str | Path | None = None) -> None:
-        self.folder = Path(folder).expanduser() if folder else data_home()
+        self.folder = (Path(folder).expanduser() if folder else data_home()).resolve()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.adapters_dir.mkdir(exist_ok=True)
@@ -129,8 +129,8 @@ class Workspace:
     def tx(self) -> Iterator[sqlite3.Connection]:
         """One transaction: committed whole or rolled back whole."""
         with self._lock:
+            self.db.execute("BEGIN")
             try:
-                self.db.execute("BEGIN")
                 yield self.db
                 self.db.execute("COMMIT")
             except BaseException:
@@ -317,6 +317,11 @@ class Workspace:
         return len(stale)
 
     # settings --------------------------------------------------------------------------------
+    @staticmethod
+    def config_key(model: str) -> str:
+        """Settings key of the saved SealConfig for one model (each preset keeps its own defaults)."""
+        return f"config/{model}"
+
     def get_setting(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return json.loads(row["value"]) if row else default

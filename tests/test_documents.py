@@ -89,8 +89,8 @@ def test_split_is_paragraph_aware_and_bounded():
 
 
 def test_html_paragraphs():
-    title, text = html_to_text("<title>X</title><div>One <b>bold</b> line</div><p>Two</p>")
-    assert title == "X" and text == "One bold line\n\nTwo"
+    title, text = html_to_text("<title>X</title><div>One <b>bold</b> line</div><p>Two\nwrapped</p>")
+    assert title == "X" and text == "One bold line\n\nTwo wrapped"
 
 
 def test_questions_files_and_attach(tmp_path):

@@ -77,3 +77,42 @@ def test_optional_judge_is_recorded(tiny_engine, workspace, passage):
     assert result.to_json()["judged_after"] is not None
     rows = workspace.results(workspace.runs()[0].id)
     assert all(r["judged"] in (0, 1) for r in rows)
+
+
+def test_adapter_from_another_model_is_refused(tiny_engine, workspace, passage):
+    from seal_desk.errors import InputError
+
+    result = tiny_engine.learn(Document("inline", "Zorblat", [passage]))
+    workspace.db.execute("UPDATE adapters SET model='other-model' WHERE id=?", (result.adapter_id,))
+    with pytest.raises(InputError, match="trained on other-model"):
+        tiny_engine.load_adapter(result.adapter_id)
+
+
+def test_settings_changed_mid_run_apply_from_the_next_run(tiny_engine, passage):
+    from dataclasses import replace
+
+    seen = []
+
+    def on_event(e):
+        if isinstance(e, TrainStep):
+            seen.append(e.epochs)
+            if e.step == 1:  # the TUI saves settings while the run goes on
+                tiny_engine.config = replace(tiny_engine.config, inner=replace(tiny_engine.config.inner, epochs=5))
+
+    tiny_engine.learn(Document("inline", "Zorblat", [passage]), save=False, on_event=on_event)
+    assert set(seen) == {2} and tiny_engine.cfg.inner.epochs == 5
+
+
+def test_markup_in_streamed_text_and_messages_is_printed_verbatim():
+    import io
+
+    from rich.console import Console
+
+    from seal_desk.events import Message, TokenGenerated
+    from seal_desk.report import RichReporter
+
+    buf = io.StringIO()
+    reporter = RichReporter(Console(file=buf, width=80), show_tokens=True)
+    reporter(TokenGenerated(0, "a [/x] b [the book]"))
+    reporter(Message("see [/oops]", "warning"))
+    assert "a [/x] b [the book]" in buf.getvalue() and "see [/oops]" in buf.getvalue()

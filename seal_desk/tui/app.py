@@ -327,7 +327,7 @@ class SealDeskApp(App[None]):
 
         loaded = (self._loader or self._default_loader)(emit)
         engine = Engine(loaded, self.workspace)
-        saved = self.workspace.get_setting("config")
+        saved = self.workspace.get_setting(self.workspace.config_key(loaded.name))
         if self._config is not None:
             engine.config = self._config
         elif saved:
@@ -376,7 +376,7 @@ class SealDeskApp(App[None]):
             return self.engine.config
         if self._config is not None:
             return self._config
-        saved = self.workspace.get_setting("config")
+        saved = self.workspace.get_setting(self.workspace.config_key(self.model_choice))
         return SealConfig.from_dict(saved) if saved else SealConfig()
 
     @property
@@ -387,14 +387,21 @@ class SealDeskApp(App[None]):
 
     def save_settings(self, cfg: SealConfig, model: Optional[str], device: str) -> None:
         ws = self.workspace
-        ws.set_setting("config", cfg.to_dict())
+        model = model or self.model_choice
+        try:
+            from seal_desk.model_source import resolve
+
+            resolve(model)
+        except SealDeskError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        ws.set_setting(ws.config_key(model), cfg.to_dict())
         self._config = None
         if self.engine is not None:
             self.engine.config = cfg
         from seal_desk.tui.components.self_edits import SelfEditPane
 
         self.main.query_one(SelfEditPane).set_defaults(cfg.self_edit.format, cfg.self_edit.k)
-        model = model or self.model_choice
         reload = model != self.model_choice or device != (self.device_name or "auto")
         ws.set_setting("model", model)
         ws.set_setting("device", device)
@@ -551,7 +558,7 @@ class SealDeskApp(App[None]):
     def delete_adapter(self, adapter_id: int) -> None:
         def work(job: Job) -> None:
             if self.engine is not None:
-                self.engine.host.unload(f"adapter-{adapter_id}")
+                self.engine.unload_adapter(adapter_id)
             self.workspace.delete_adapter(adapter_id)
 
         def done(_none) -> None:

@@ -230,7 +230,7 @@ def test_adapters_activate_ask_export_delete(tmp_path):
             await wait_for(pilot, lambda: not app.jobs, what="the adapter to load")
             await pilot.pause()
             assert ws.adapter(adapter.id).active
-            assert f"adapter-{adapter.id}" in app.engine.host.loaded
+            assert app.engine.adapter_name(adapter.id) in app.engine.host.loaded
             assert f"adapter #{adapter.id}" in screen_text(app).splitlines()[0]
 
             # ask with the adapter (the default once active) and with the base model
@@ -286,17 +286,19 @@ def test_settings_are_saved_and_applied(tmp_path):
             app.screen.query_one("#set-k", Input).value = "3"
             await pilot.click("#set-save")
             await pilot.pause()
-            saved = ws.get_setting("config")
+            saved = ws.get_setting(ws.config_key("tiny-random"))
             assert saved["inner"]["epochs"] == 7 and saved["self_edit"]["k"] == 3
             assert app.engine.config.inner.epochs == 7
             assert ws.get_setting("model") == "tiny-random" and ws.get_setting("device") == "auto"
-            assert app.screen.query_one("#se-k", Input).value == "3"
+            assert app.screen.query_one("#se-k", Input).value == "3", app.notices
 
+            await idle(pilot)
             app.screen.query_one("#set-epochs", Input).value = "zero"
             await pilot.click("#set-save")
             await pilot.pause()
+            assert errors(app), app.notices
             assert "not a whole number" in errors(app)[-1]
-            assert ws.get_setting("config")["inner"]["epochs"] == 7
+            assert ws.get_setting(ws.config_key("tiny-random"))["inner"]["epochs"] == 7
 
     run(scenario())
     # a new app on the same workspace starts from the saved settings

@@ -70,9 +70,9 @@ class AdaptersPane(Vertical):
             other_model = engine is not None and a.model != engine.loaded.name
             table.add_row(
                 Text("●", style="bold green") if a.active else Text(""),
-                f"#{a.id}", one_line(a.name, 28),
-                one_line(titles.get(a.document_id, "—"), 24) if a.document_id else "—",
-                Text(a.model, style="dim" if not other_model else "red"), Path(a.path).name,
+                f"#{a.id}", Text(one_line(a.name, 28)),
+                Text(one_line(titles.get(a.document_id, "—"), 24)) if a.document_id else "—",
+                Text(a.model, style="dim" if not other_model else "red"), Text(Path(a.path).name),
                 key=str(a.id),
             )
         ids = [a.id for a in records]

@@ -108,7 +108,7 @@ class RecallPane(Vertical):
                 f"#{run.id}", Text(run.status, style=STATUS_STYLE.get(run.status, "")),
                 "—" if n is None else str(n),
                 "—" if before is None else f"{before:.0%}", "—" if after is None else f"{after:.0%}",
-                delta(before, after), f"#{run.adapter_id}" if run.adapter_id else "—", run.model,
+                delta(before, after), f"#{run.adapter_id}" if run.adapter_id else "—", Text(run.model),
                 key=str(run.id),
             )
         ids = [r.id for r in runs]
@@ -167,7 +167,7 @@ class RecallPane(Vertical):
                 style = ("bold green" if a["correct"] else "bold red") if changed and a["correct"] != b["correct"] \
                     else ("bold yellow" if changed else "")
                 after = Text.assemble(mark(bool(a["correct"])), " ", (wrap(a["answer"] or "(no answer)", aw - 2), style))
-            cells = [str(i), wrap(b["question"], qw, 2), Text(wrap(b["gold"], gw, 2), style="cyan"), before, after,
+            cells = [str(i), Text(wrap(b["question"], qw, 2)), Text(wrap(b["gold"], gw, 2), style="cyan"), before, after,
                      change_mark(b, a)]
             height = max(len(str(c).splitlines()) if not isinstance(c, Text) else len(c.plain.splitlines())
                          for c in cells)

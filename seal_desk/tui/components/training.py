@@ -152,7 +152,7 @@ class TrainingPane(Vertical):
                 self._set("self-edit", "running")
                 self.chars = 0
                 self.query_one("#train-stats", Label).update(
-                    f"self-edits: passage {event.completed + 1}/{total} {event.detail[:40]}")
+                    Text(f"self-edits: passage {event.completed + 1}/{total} {event.detail[:40]}"))
 
     def _step(self, event: TrainStep) -> None:
         if event.step == 1:
