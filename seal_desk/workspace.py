@@ -140,6 +140,15 @@ class Workspace:
     def close(self) -> None:
         self.db.close()
 
+    def _rows(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        """Read under the lock, so a reader never sees another thread's open transaction."""
+        with self._lock:
+            return self.db.execute(sql, args).fetchall()
+
+    def _row(self, sql: str, args: tuple = ()) -> Optional[sqlite3.Row]:
+        rows = self._rows(sql, args)
+        return rows[0] if rows else None
+
     # documents -------------------------------------------------------------------------------
     def add_document(self, doc: Document) -> Document:
         """Store a document with its passages and questions; returns it with ids filled in."""
@@ -166,29 +175,27 @@ class Workspace:
         ).lastrowid
 
     def find_document(self, path: str, sha256: str) -> Optional[int]:
-        row = self.db.execute(
-            "SELECT id FROM documents WHERE path=? AND sha256=? ORDER BY id DESC LIMIT 1", (path, sha256)
-        ).fetchone()
+        row = self._row("SELECT id FROM documents WHERE path=? AND sha256=? ORDER BY id DESC LIMIT 1", (path, sha256))
         return row["id"] if row else None
 
     def documents(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(
+        rows = self._rows(
             """SELECT d.*, (SELECT COUNT(*) FROM passages p WHERE p.document_id=d.id) AS n_passages,
                       (SELECT COUNT(*) FROM questions q JOIN passages p ON q.passage_id=p.id
                         WHERE p.document_id=d.id) AS n_questions
                FROM documents d ORDER BY d.id"""
-        ).fetchall()
+        )
         return [dict(r) for r in rows]
 
     def document(self, doc_id: int) -> Document:
-        row = self.db.execute("SELECT * FROM documents WHERE id=?", (doc_id,)).fetchone()
+        row = self._row("SELECT * FROM documents WHERE id=?", (doc_id,))
         if row is None:
             raise InputError(f"no document with id {doc_id} in the workspace")
         passages = []
-        for p in self.db.execute("SELECT * FROM passages WHERE document_id=? ORDER BY idx", (doc_id,)):
+        for p in self._rows("SELECT * FROM passages WHERE document_id=? ORDER BY idx", (doc_id,)):
             qs = [
                 Question(q["question"], q["answer"], q["source"], q["id"])
-                for q in self.db.execute("SELECT * FROM questions WHERE passage_id=? ORDER BY id", (p["id"],))
+                for q in self._rows("SELECT * FROM questions WHERE passage_id=? ORDER BY id", (p["id"],))
             ]
             passages.append(Passage(p["title"], p["text"], qs, json.loads(p["supplied_self_edits"]), p["id"]))
         return Document(row["path"], row["title"], passages, row["id"])
@@ -224,8 +231,7 @@ class Workspace:
             ).lastrowid
 
     def self_edits(self, passage_id: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.execute(
-            "SELECT * FROM self_edits WHERE passage_id=? ORDER BY id", (passage_id,))]
+        return [dict(r) for r in self._rows("SELECT * FROM self_edits WHERE passage_id=? ORDER BY id", (passage_id,))]
 
     # adapters --------------------------------------------------------------------------------
     def new_adapter_path(self, name: str) -> Path:
@@ -246,10 +252,10 @@ class Workspace:
             ).lastrowid
 
     def adapters(self) -> list[AdapterRecord]:
-        return [self._adapter(r) for r in self.db.execute("SELECT * FROM adapters ORDER BY id")]
+        return [self._adapter(r) for r in self._rows("SELECT * FROM adapters ORDER BY id")]
 
     def adapter(self, adapter_id: int) -> AdapterRecord:
-        row = self.db.execute("SELECT * FROM adapters WHERE id=?", (adapter_id,)).fetchone()
+        row = self._row("SELECT * FROM adapters WHERE id=?", (adapter_id,))
         if row is None:
             raise InputError(f"no adapter with id {adapter_id} in the workspace")
         return self._adapter(row)
@@ -301,15 +307,15 @@ class Workspace:
         return [
             RunRecord(r["id"], r["kind"], r["document_id"], r["adapter_id"], r["model"], r["status"],
                       json.loads(r["summary"]), r["started_at"], r["finished_at"])
-            for r in self.db.execute(sql + " ORDER BY id", args)
+            for r in self._rows(sql + " ORDER BY id", args)
         ]
 
     def results(self, run_id: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.execute("SELECT * FROM results WHERE run_id=? ORDER BY id", (run_id,))]
+        return [dict(r) for r in self._rows("SELECT * FROM results WHERE run_id=? ORDER BY id", (run_id,))]
 
     def mark_stale_runs(self) -> int:
         """Runs left 'running' by a process that no longer exists become 'interrupted'."""
-        stale = [r["id"] for r in self.db.execute("SELECT id, pid FROM runs WHERE status='running'")
+        stale = [r["id"] for r in self._rows("SELECT id, pid FROM runs WHERE status='running'")
                  if not _alive(r["pid"])]
         with self.tx() as db:
             db.executemany("UPDATE runs SET status='interrupted', finished_at=? WHERE id=?",
@@ -323,7 +329,7 @@ class Workspace:
         return f"config/{model}"
 
     def get_setting(self, key: str, default: Any = None) -> Any:
-        row = self.db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        row = self._row("SELECT value FROM settings WHERE key=?", (key,))
         return json.loads(row["value"]) if row else default
 
     def set_setting(self, key: str, value: Any) -> None:

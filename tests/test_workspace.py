@@ -78,3 +78,26 @@ def test_settings(workspace):
     workspace.set_setting("model", "smollm2-135m")
     workspace.set_setting("model", "tiny-random")
     assert workspace.get_setting("model") == "tiny-random"
+
+
+def test_reader_never_sees_another_threads_open_transaction(workspace):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with workspace.tx() as db:
+                db.execute("INSERT INTO documents(path, title, sha256, added_at) VALUES ('x','X','s',0)")
+                started.set()
+                release.wait(5)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    started.wait(5)
+    threading.Timer(0.3, release.set).start()
+    assert workspace.documents() == []  # waits for the writer, then sees its rollback
+    thread.join()
