@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from seal_desk.generation import generate
-from seal_desk.self_edit import chat_ids
+from seal_desk.self_edit import user_prompt_ids
 
 PROMPT = (
     "You are grading a quiz answer.\nQuestion: {question}\nCorrect answer: {gold}\nStudent answer: {answer}\n"
@@ -26,10 +26,7 @@ def verdicts(model, tokenizer, prompt_style: str, stop_ids: Sequence[int],
         prompts = []
         for question, gold, answer in chunk:
             text = PROMPT.format(question=question, gold=gold, answer=answer or "(no answer)")
-            if prompt_style == "instruct" and getattr(tokenizer, "chat_template", None):
-                prompts.append(chat_ids(tokenizer, text))
-            else:
-                prompts.append(tokenizer(text + "\nAnswer:", add_special_tokens=True)["input_ids"])
+            prompts.append(user_prompt_ids(tokenizer, prompt_style, text, text + "\nAnswer:"))
         replies = generate(model, tokenizer, prompts, max_new_tokens=3, stop_ids=stop_ids)
         out += [tokenizer.decode(r, skip_special_tokens=True).strip().lower().startswith("yes") for r in replies]
     return out

@@ -14,7 +14,7 @@ from seal_desk.config import RecallConfig
 from seal_desk.events import AnswerGraded, CancelToken, EventSink, Progress, ignore
 from seal_desk.generation import generate
 from seal_desk.grading import Grade, grade
-from seal_desk.self_edit import chat_ids
+from seal_desk.self_edit import user_prompt_ids
 
 PROMPT = "Let's answer a question directly and concisely.\nQuestion: Topic: {title}\n{question}\nAnswer:\n"
 
@@ -62,9 +62,7 @@ class RecallReport:
 
 def question_ids(tokenizer, prompt_style: str, title: str, question: str) -> list[int]:
     text = PROMPT.format(title=title, question=question)
-    if prompt_style == "instruct" and getattr(tokenizer, "chat_template", None):
-        return chat_ids(tokenizer, text.rstrip("\n"))
-    return tokenizer(text, add_special_tokens=True)["input_ids"]
+    return user_prompt_ids(tokenizer, prompt_style, text.rstrip("\n"), text)
 
 
 def clean_answer(text: str) -> str:
@@ -83,11 +81,7 @@ def ask(
     replies = []
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
-        ids = [
-            chat_ids(tokenizer, p) if prompt_style == "instruct" and getattr(tokenizer, "chat_template", None)
-            else tokenizer(p, add_special_tokens=True)["input_ids"]
-            for p in chunk
-        ]
+        ids = [user_prompt_ids(tokenizer, prompt_style, p) for p in chunk]
         outs = generate(model, tokenizer, ids, max_new_tokens=max_new_tokens, stop_ids=stop_ids,
                         temperature=temperature, cancel=cancel)
         replies += [tokenizer.decode(o, skip_special_tokens=True).strip() for o in outs]

@@ -70,9 +70,14 @@ def prompt_text(fmt: str, title: str, passage: str) -> str:
 def prompt_ids(tokenizer, prompt_style: str, fmt: str, title: str, passage: str) -> list[int]:
     """Token ids of the self-edit prompt: chat template for instruct models, raw text otherwise."""
     text = prompt_text(fmt, title, passage)
+    return user_prompt_ids(tokenizer, prompt_style, text, text + "\n")
+
+
+def user_prompt_ids(tokenizer, prompt_style: str, text: str, completion: str | None = None) -> list[int]:
+    """`text` as a user turn for instruct models with a chat template, else `completion` (or `text`) raw."""
     if prompt_style == "instruct" and getattr(tokenizer, "chat_template", None):
         return chat_ids(tokenizer, text)
-    return tokenizer(text + "\n", add_special_tokens=True)["input_ids"]
+    return tokenizer(text if completion is None else completion, add_special_tokens=True)["input_ids"]
 
 
 def chat_ids(tokenizer, user_text: str) -> list[int]:
