@@ -46,6 +46,7 @@ class AdapterHost:
         self.settings: Optional[LoraSettings] = None
         self.loaded: dict[str, str] = {}  # adapter name -> folder
         self.active: Optional[str] = None  # name of an adapter in use for inference, or None
+        self.packing: Optional[bool] = None  # whether packed training sequences stay apart (probed once)
 
     @property
     def model(self):

@@ -3,8 +3,10 @@
 Per passage: start from the base model, train a fresh adapter under each condition, grade that
 passage's questions closed-book. Conditions: base (no training), passage (train on the passage
 alone), self-edit (passage + the model's own self-edits), given-self-edits (passage + self-edits
-supplied in the data, e.g. GPT-4.1's). Accuracy is pooled over questions with a 95% bootstrap
-interval that resamples passages.
+supplied in the data, e.g. GPT-4.1's), seal (passage + self-edits from a generator trained by
+`seal-desk rl`, one row per --generator). With --cpt, each condition trains one adapter on all
+passages' sequences and asks all their questions (the paper's continued-pretraining setting).
+Accuracy is pooled over questions with a 95% bootstrap interval that resamples passages.
 """
 
 from __future__ import annotations
@@ -25,13 +27,32 @@ from seal_desk.errors import InputError
 from seal_desk.events import Message
 from seal_desk.report import RichReporter
 
-CONDITIONS = ("base", "passage", "self-edit", "given-self-edits")
+CONDITIONS = ("base", "passage", "self-edit", "given-self-edits", "seal")
 LABELS = {
     "base": "Base model",
     "passage": "Train on passage",
     "self-edit": "Passage + own self-edits",
     "given-self-edits": "Passage + given self-edits",
 }
+
+
+def _generators(args, conditions: list[str], engine: Engine) -> dict[str, tuple[str, str]]:
+    """seal-N condition -> (label, checkpoint path), one per --generator."""
+    from seal_desk.restem import generator_base
+
+    paths = list(getattr(args, "generator", None) or [])
+    if "seal" in conditions and not paths:
+        raise InputError("the seal condition needs --generator PATH (a round's generator from `seal-desk rl`)")
+    out = {}
+    for i, path in enumerate(paths, 1):
+        base = generator_base(path)
+        if base is None:
+            raise InputError(f"{path}: not a generator checkpoint from `seal-desk rl` (no seal_desk_generator.json)")
+        if base != engine.loaded.name:
+            raise InputError(f"{path}: generator was trained from {base}, not {engine.loaded.name} (use --model {base})")
+        round_ = json.loads((Path(path) / "seal_desk_generator.json").read_text()).get("round", i)
+        out[f"seal-{i}"] = (f"SEAL (round {round_} generator)", str(path))
+    return out
 
 
 def select(passages: list[Passage], n: int, seed: int, order: str = "seal", offset: int = 0) -> list[Passage]:
@@ -69,6 +90,10 @@ def run_knowledge_bench(engine: Engine, args, err: Console) -> int:
     unknown = [c for c in conditions if c not in CONDITIONS]
     if unknown:
         raise InputError(f"unknown condition(s) {', '.join(unknown)}: choose from {', '.join(CONDITIONS)}")
+    if getattr(args, "generator", None) and "seal" not in conditions:
+        conditions.append("seal")
+    generators = _generators(args, conditions, engine)
+    conditions = [x for c in conditions for x in (list(generators) if c == "seal" else [c])]
     seed = args.seed if args.seed is not None else 42
     passages = select(load_data_file(Path(args.data)), args.n, seed, args.order, args.offset)
     passages = [p for p in passages if p.questions]
@@ -79,46 +104,92 @@ def run_knowledge_bench(engine: Engine, args, err: Console) -> int:
         raise InputError("given-self-edits needs 'self_edits' on every passage (in --data or via --self-edits F)")
     k = engine.config.self_edit.k
     fmt = engine.config.self_edit.format
+    cpt = bool(getattr(args, "cpt", False))
+    labels = {**LABELS, **{c: label for c, (label, _) in generators.items()}}
+    loaded_generators = {}
     per: dict[str, list[dict]] = {c: [] for c in conditions}
     started = time.perf_counter()
     err.print(f"[bold]bench knowledge[/]: {len(passages)} passages, conditions {', '.join(conditions)}, "
-              f"{engine.loaded.name} on {engine.loaded.placement.label}, format {fmt}, k={k}")
+              f"{engine.loaded.name} on {engine.loaded.placement.label}, format {fmt}, k={k}"
+              + (", continued pretraining (one adapter for all passages)" if cpt else ""))
+
+    def training(cond: str, i: int, passage: Passage, reporter) -> tuple[list[str], list[str]]:
+        """(sequences, self-edits) of one passage under a condition."""
+        if cond == "passage":
+            return engine.sequences_for(passage, [], "none"), []
+        if cond == "given-self-edits":
+            edits = passage.self_edits[:k]
+            return _given_sequences(engine, passage, edits), edits
+        if cond.startswith("seal-"):
+            if cond not in loaded_generators:
+                from seal_desk.loader import load
+
+                loaded_generators[cond] = load(generators[cond][1], args.device, args.quant)
+            engine.generator = loaded_generators[cond]
+        try:
+            edits = engine.sample_self_edits(passage, fmt, k, seed=seed + i, on_event=reporter)
+        finally:
+            engine.generator = None
+        return engine.sequences_for(passage, edits, fmt), edits
+
+    def row(passage, report, tokens, seconds, sequences, edits) -> dict:
+        return {
+            "title": passage.title, "correct": report.correct, "questions": len(report.answers),
+            "f1": sum(a.grade.f1 for a in report.answers), "tokens": tokens, "seconds": seconds,
+            "sequences": len(sequences),
+            "answers": [{"question": a.asked.question, "gold": a.asked.answer, "answer": a.text,
+                         "correct": a.grade.correct} for a in report.answers],
+            "self_edits": edits,
+        }
+
     with RichReporter(err) as reporter:
-        for i, passage in enumerate(passages):
-            reporter(_progress(i, len(passages), passage.title))
-            questions = asked_for([passage])
+        if cpt:
+            questions = asked_for(passages)
             for cond in conditions:
                 t = time.perf_counter()
-                tokens, edits = 0, []
+                sequences, edits, tokens = [], [], 0
                 if cond == "base":
                     report = engine.recall(questions, None, cond)
                 else:
-                    if cond == "passage":
-                        sequences = engine.sequences_for(passage, [], "none")
-                    elif cond == "self-edit":
-                        edits = engine.sample_self_edits(passage, fmt, k, seed=seed + i, on_event=reporter)
-                        sequences = engine.sequences_for(passage, edits, fmt)
-                    else:
-                        edits = passage.self_edits[:k]
-                        sequences = _given_sequences(engine, passage, edits)
-                    train = engine.train_on(sequences, reporter)
-                    tokens = train.tokens
+                    for i, passage in enumerate(passages):
+                        reporter(_progress(i, len(passages), f"{cond}: {passage.title}"))
+                        seqs, eds = training(cond, i, passage, reporter)
+                        sequences += seqs
+                        edits.append(eds)
+                    tokens = engine.train_on(sequences, reporter).tokens
                     report = engine.recall(questions, SLOT, cond)
-                per[cond].append({
-                    "title": passage.title, "correct": report.correct, "questions": len(report.answers),
-                    "f1": sum(a.grade.f1 for a in report.answers), "tokens": tokens,
-                    "seconds": time.perf_counter() - t, "sequences": 0 if cond == "base" else len(sequences),
-                    "answers": [{"question": a.asked.question, "gold": a.asked.answer, "answer": a.text,
-                                 "correct": a.grade.correct} for a in report.answers],
-                    "self_edits": edits,
-                })
-            reporter(Message(f"[{i + 1}/{len(passages)}] {passage.title[:40]}: " + ", ".join(
-                f"{c} {per[c][-1]['correct']}/{per[c][-1]['questions']}" for c in conditions)))
+                seconds = (time.perf_counter() - t) / len(passages)
+                at = 0
+                for i, passage in enumerate(passages):
+                    n = len(passage.questions)
+                    part = replace(report, answers=report.answers[at : at + n])
+                    at += n
+                    per[cond].append(row(passage, part, tokens / len(passages), seconds, [],
+                                         edits[i] if edits else []))
+                reporter(Message(f"{cond}: {report.correct}/{len(report.answers)}"))
+        else:
+            for i, passage in enumerate(passages):
+                reporter(_progress(i, len(passages), passage.title))
+                questions = asked_for([passage])
+                for cond in conditions:
+                    t = time.perf_counter()
+                    tokens, edits, sequences = 0, [], []
+                    if cond == "base":
+                        report = engine.recall(questions, None, cond)
+                    else:
+                        sequences, edits = training(cond, i, passage, reporter)
+                        tokens = engine.train_on(sequences, reporter).tokens
+                        report = engine.recall(questions, SLOT, cond)
+                    per[cond].append(row(passage, report, tokens, time.perf_counter() - t, sequences, edits))
+                reporter(Message(f"[{i + 1}/{len(passages)}] {passage.title[:40]}: " + ", ".join(
+                    f"{c} {per[c][-1]['correct']}/{per[c][-1]['questions']}" for c in conditions)))
         reporter(_progress(len(passages), len(passages), "done"))
-    summary = _summarise(per)
+    summary = _summarise(per, labels)
     result = {
         "model": engine.loaded.name, "device": engine.loaded.placement.label, "data": str(args.data),
         "n": len(passages), "seed": seed, "order": args.order, "format": fmt, "k": k,
+        "setting": "continued pretraining (one adapter, all passages)" if cpt else "single passage",
+        "generators": {c: path for c, (_, path) in generators.items()},
         "grading": "local: reply states the gold answer (normalised, whole tokens); paper used a GPT-4.1 judge",
         "inner_loop": {"r": engine.config.inner.lora.r, "alpha": engine.config.inner.lora.alpha,
                        "lr": engine.config.inner.lr, "epochs": engine.config.inner.epochs,
@@ -150,14 +221,14 @@ def _progress(done: int, total: int, title: str):
     return Progress("passages", done, total, title)
 
 
-def _summarise(per: dict[str, list[dict]]) -> dict:
+def _summarise(per: dict[str, list[dict]], labels: dict[str, str]) -> dict:
     out = {}
     for cond, rows in per.items():
         correct = sum(r["correct"] for r in rows)
         total = sum(r["questions"] for r in rows)
         lo, hi = bootstrap_ci([(r["correct"], r["questions"]) for r in rows])
         out[cond] = {
-            "label": LABELS[cond], "accuracy": correct / total if total else 0.0, "ci95": [lo, hi],
+            "label": labels[cond], "accuracy": correct / total if total else 0.0, "ci95": [lo, hi],
             "correct": correct, "questions": total, "f1": sum(r["f1"] for r in rows) / total if total else 0.0,
             "tokens_per_passage": sum(r["tokens"] for r in rows) / len(rows),
             "seconds_per_passage": sum(r["seconds"] for r in rows) / len(rows),
@@ -167,7 +238,7 @@ def _summarise(per: dict[str, list[dict]]) -> dict:
 
 def markdown_table(result: dict) -> str:
     lines = [
-        f"Knowledge incorporation, single passage: {result['model']} on {result['device']}, "
+        f"Knowledge incorporation, {result.get('setting', 'single passage')}: {result['model']} on {result['device']}, "
         f"n={result['n']} passages (seed {result['seed']}), format {result['format']}, k={result['k']}",
         "",
         "| condition | accuracy | 95% CI | F1 | tokens trained / passage | s / passage |",

@@ -37,6 +37,53 @@ SAMPLE = Passage(
 )
 
 
+def candidate_edits(k: int) -> list[str]:
+    """k different, deterministic self-edits about SAMPLE (different lines, orders and lengths)."""
+    facts = [s.strip() for s in SAMPLE.text.split(".") if s.strip()]
+    frames = ["{}.", "It is stated that {}.", "One fact: {}.", "Note that {}."]
+    edits = []
+    for i in range(k):
+        chosen = [f for j, f in enumerate(facts) if (j + i) % (k + 1) != 0][: 2 + i % len(facts)]
+        edits.append("\n".join(f"- {frames[(i + j) % len(frames)].format(f)}" for j, f in enumerate(chosen)))
+    return edits
+
+
+def compare_serial(engine: Engine, k: int) -> dict[str, float]:
+    """Train and evaluate k candidates one after another, then all at once; same seeds, same data."""
+    from seal_desk.adapters import SLOT
+
+    sets = [engine.sequences_for(SAMPLE, [edit], "implications") for edit in candidate_edits(k)]
+    questions = asked_for([SAMPLE])
+    started = time.perf_counter()
+    serial_reports, serial_recall = [], []
+    for seqs in sets:
+        serial_reports.append(engine.train_on(seqs))
+        serial_recall.append(engine.recall(questions, SLOT, "serial"))
+    serial_s = time.perf_counter() - started
+    serial_train_s = sum(r.seconds for r in serial_reports)
+    started = time.perf_counter()
+    batched_reports = engine.train_candidates(sets)
+    batched_train_s = time.perf_counter() - started
+    batched_recall = engine.recall_candidates(questions, "batched")
+    batched_s = time.perf_counter() - started
+    return {
+        "k": k,
+        "serial_train_s": serial_train_s,
+        "serial_recall_s": serial_s - serial_train_s,
+        "serial_total_s": serial_s,
+        "batched_train_s": batched_train_s,
+        "batched_recall_s": batched_s - batched_train_s,
+        "batched_total_s": batched_s,
+        "speedup_train": serial_train_s / batched_train_s,
+        "speedup_total": serial_s / batched_s,
+        "serial_correct": [r.correct for r in serial_recall],
+        "batched_correct": [r.correct for r in batched_recall],
+        "max_final_loss_diff": max(abs(a.final_loss - b.final_loss) for a, b in zip(serial_reports, batched_reports)),
+        "train_tokens_per_candidate": [r.tokens for r in batched_reports],
+        "packed": bool(engine.host.packing),
+    }
+
+
 def matmul_peak(device: str, dtype: torch.dtype, n: int = 1024, seconds: float = 1.0) -> float:
     """Dense matmul FLOP/s reached on this device: the roof to compare training against."""
     a = torch.randn(n, n, device=device, dtype=dtype)
@@ -78,7 +125,7 @@ def _gen_rate(engine: Engine, batch: int, new_tokens: int, hf: bool) -> float:
 
 def run_speed_bench(engine: Engine, args, err: Console) -> int:
     device = engine.loaded.device
-    k = engine.config.self_edit.k if engine.config.self_edit.k > 1 else 5
+    k = args.candidates
     new_tokens = args.tokens
     rows: dict[str, float] = {"model_load_s": engine.loaded.load_seconds}
     err.print(f"[bold]bench speed[/]: {engine.loaded.name} on {engine.loaded.placement.label}, "
@@ -102,6 +149,9 @@ def run_speed_bench(engine: Engine, args, err: Console) -> int:
     rows["matmul_peak_tflops"] = peak / 1e12
     rows["train_tflops"] = 6 * engine.loaded.n_params * report.tokens_per_second / 1e12
     rows["train_mfu"] = rows["train_tflops"] / rows["matmul_peak_tflops"]
+    if args.compare_serial:
+        err.print(f"training and evaluating {k} candidates serially, then batched…")
+        rows.update({f"candidates_{key}": value for key, value in compare_serial(engine, k).items()})
     rows["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     if device == "cuda":
         rows["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30

@@ -95,14 +95,35 @@ def build_parser() -> argparse.ArgumentParser:
     kn.add_argument("--order", choices=["seal", "file"], default="seal", help="seal: random.seed(seed) shuffle as SEAL did; file: file order")
     kn.add_argument("--conditions", default="base,passage,self-edit,given-self-edits")
     kn.add_argument("--self-edits", default=None, help="file whose passages carry 'self_edits', matched by content (e.g. GPT-4.1's)")
+    kn.add_argument("--generator", action="append", default=[], metavar="PATH",
+                    help="a generator checkpoint from `seal-desk rl` (adds a SEAL row); repeat for several rounds")
+    kn.add_argument("--cpt", action="store_true",
+                    help="continued pretraining: one adapter on all n passages, all their questions asked")
     kn.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write results JSON here")
     kn.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
     _train_args(kn)
     sp = bsub.add_parser("speed", help="generation, training and recall speed, memory and MFU on this device")
     sp.add_argument("--tokens", type=int, default=64, help="new tokens per generation measurement")
     sp.add_argument("--compare-generate", action="store_true", help="also time transformers' generate side by side")
+    sp.add_argument("--compare-serial", action="store_true",
+                    help="train and evaluate k candidates one by one and batched, side by side")
+    sp.add_argument("--candidates", type=int, default=5, metavar="K", help="candidates for --compare-serial and batch k")
     sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     _train_args(sp)
+    rl = sub.add_parser("rl", help="SEAL's outer loop (ReST-EM): learn to write better self-edits; resumable")
+    rl.add_argument("--data", required=True, help="training passages with questions (SQuAD/SEAL JSON or JSONL)")
+    rl.add_argument("--out", required=True, help="run folder: generator checkpoints, SFT sets, summary.json; "
+                                                 "run again with the same --out to resume")
+    rl.add_argument("--rounds", type=int, default=2)
+    rl.add_argument("--passages", type=int, default=50, help="training passages per round")
+    rl.add_argument("--eval-times", type=int, default=3, help="inner-loop seeds per candidate (reward = mean recall)")
+    rl.add_argument("--exclude", action="append", default=[], metavar="F",
+                    help="never train on passages whose content appears in F (e.g. the evaluation set); repeatable")
+    rl.add_argument("--parallel", type=int, default=None, help="most candidate adapters trained side by side")
+    rl.add_argument("--sft-lr", type=float, default=None)
+    rl.add_argument("--sft-epochs", type=int, default=None)
+    rl.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the reward summary JSON here")
+    _train_args(rl)
     return parser
 
 

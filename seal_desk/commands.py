@@ -18,6 +18,7 @@ from seal_desk.report import RichReporter, accuracy_line, recall_table
 def dispatch(args, err: Console) -> int:
     handler = {
         "models": cmd_models, "learn": cmd_learn, "eval": cmd_eval, "adapters": cmd_adapters, "bench": cmd_bench,
+        "rl": cmd_rl,
     }[args.command]
     return handler(args, err)
 
@@ -208,3 +209,87 @@ def cmd_bench(args, err: Console) -> int:
     from seal_desk.bench_knowledge import run_knowledge_bench
 
     return run_knowledge_bench(engine, args, err)
+
+
+# rl ----------------------------------------------------------------------------------------------
+def outer_config(args, engine):
+    """The outer-loop settings from the command line (paper defaults otherwise)."""
+    from seal_desk.config import OuterLoopConfig
+
+    base = OuterLoopConfig()
+    over = {"rounds": args.rounds, "passages": args.passages, "eval_times": args.eval_times,
+            "k": args.k if args.k is not None else base.k, "parallel": args.parallel, "sft_lr": args.sft_lr,
+            "sft_epochs": args.sft_epochs, "seed": args.seed}
+    cfg = replace(base, **{k: v for k, v in over.items() if v is not None})
+    for name in ("rounds", "passages", "eval_times", "k", "parallel", "sft_epochs"):
+        if getattr(cfg, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    return cfg
+
+
+def cmd_rl(args, err: Console) -> int:
+    from seal_desk import events as ev
+    from seal_desk.documents import load_data_file
+    from seal_desk.loader import load
+    from seal_desk.restem import RestEM, summary, without
+    from seal_desk.rl_records import RlRecords
+
+    ws = open_workspace(args)
+    engine = make_engine(args, err, ws)
+    cfg = outer_config(args, engine)
+    engine.config = replace(engine.config, self_edit=replace(engine.config.self_edit, k=cfg.k))
+    passages = [p for p in load_data_file(Path(args.data)) if p.questions]
+    held_out = [p for f in args.exclude for p in load_data_file(Path(f))]
+    usable = without(passages, held_out)
+    if len(usable) < len(passages):
+        err.print(f"[yellow]left out {len(passages) - len(usable)} training passage(s) that also appear in --exclude[/]")
+    if not usable:
+        raise InputError(f"{args.data}: no training passages with questions (after --exclude)")
+    out_dir = str(Path(args.out).expanduser().resolve())
+    records = RlRecords(ws, out_dir, engine.loaded.name, str(Path(args.data).resolve()),
+                        {"outer": summary_config(cfg), "inner": engine.config.to_dict()})
+    model_name = engine.loaded.name
+
+    def load_copy(path):
+        return load(path or args.model or model_name, args.device, args.quant, trust_remote_code=args.trust_remote_code)
+
+    err.print(f"[bold]rl[/]: {cfg.rounds} round(s) × {min(cfg.passages, len(usable))} passages, k={cfg.k}, "
+              f"eval-times {cfg.eval_times}, {model_name} on {engine.loaded.placement.label} → {out_dir}")
+
+    def report(event):
+        if isinstance(event, ev.RewardScored):
+            rewards = " ".join(f"{x:.2f}" for x in event.rewards)
+            mark = "kept" if event.kept else "—"
+            note = " (resumed)" if event.resumed else ""
+            reporter(ev.Message(f"round {event.round} [{event.index + 1}/{event.passages}] {event.title[:36]}: "
+                                f"baseline {event.baseline:.2f} · rewards {rewards} · {mark}{note}"))
+        elif isinstance(event, ev.RoundFinished):
+            reporter(ev.Message(f"round {event.round} done: kept {event.kept}/{event.passages}, mean reward "
+                                f"{event.mean_reward:.3f} (baseline {event.mean_baseline:.3f}), generator "
+                                f"{event.generator or 'unchanged (base)'}", "info"))
+        elif not isinstance(event, ev.TokenGenerated):
+            reporter(event)
+
+    with RichReporter(err) as reporter:
+        RestEM(engine, records, cfg, out_dir, load_copy).run(usable, report)
+    result = summary(records, cfg)
+    table = Table(title=f"rl — {model_name}, {out_dir}")
+    for col in ("round", "passages", "candidates", "mean reward", "mean best", "baseline", "kept", "SFT loss",
+                "s/passage", "generator"):
+        table.add_column(col, justify="left" if col == "generator" else "right")
+    for r in result["rounds"]:
+        table.add_row(str(r["round"]), str(r["passages"]), str(r["candidates"]), f"{r['mean_reward']:.3f}",
+                      f"{r['mean_best_reward']:.3f}", f"{r['mean_baseline']:.3f}", str(r["kept"]),
+                      "—" if r["sft_loss"] is None else f"{r['sft_loss']:.3f}", f"{r['seconds_per_passage']:.1f}",
+                      r["generator"] or "base")
+    Console().print(table)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2))
+        err.print(f"wrote {args.json_out}")
+    return 0
+
+
+def summary_config(cfg) -> dict:
+    from dataclasses import asdict
+
+    return asdict(cfg)

@@ -58,6 +58,22 @@ class RecallConfig:
 
 
 @dataclass(frozen=True)
+class OuterLoopConfig:
+    """ReST-EM over self-edits (paper: 2 rounds, 50 passages per round, k=5, each candidate evaluated 3 times)."""
+
+    rounds: int = 2
+    passages: int = 50
+    k: int = 5
+    eval_times: int = 3  # inner-loop runs per candidate with different seeds; reward = mean recall
+    parallel: int = 24  # most candidate adapters trained side by side (memory bound on big models)
+    min_grounding: float = 0.0  # reward the self-edit as written: no filtering of its lines
+    sft_lr: float = 3e-4  # generator SFT on kept (prompt -> self-edit) pairs, loss on completions
+    sft_epochs: int = 2
+    sft_lora: LoraSettings = field(default_factory=LoraSettings)
+    seed: int = 42
+
+
+@dataclass(frozen=True)
 class SealConfig:
     inner: InnerLoopConfig = field(default_factory=InnerLoopConfig)
     self_edit: SelfEditConfig = field(default_factory=SelfEditConfig)
@@ -92,6 +108,7 @@ __all__ = [
     "DEFAULT_TARGETS",
     "InnerLoopConfig",
     "LoraSettings",
+    "OuterLoopConfig",
     "RecallConfig",
     "SealConfig",
     "SelfEditConfig",

@@ -18,9 +18,9 @@ from seal_desk.documents import Document, Passage, Question
 from seal_desk.errors import Cancelled, InputError
 from seal_desk.events import CancelToken, EventSink, Message, Progress, TokenGenerated, ignore
 from seal_desk.generation import generate
-from seal_desk.inner_loop import TrainReport, train
+from seal_desk.inner_loop import TrainReport, train, train_candidates
 from seal_desk.loader import LoadedModel
-from seal_desk.recall import Asked, RecallReport, ask, evaluate
+from seal_desk.recall import Asked, RecallReport, ask, evaluate, evaluate_groups
 from seal_desk.workspace import Workspace
 
 
@@ -85,6 +85,8 @@ class Engine:
         self.config = base
         self.host = AdapterHost(loaded.model, quantized=loaded.placement.quantization == "nf4")
         self.trained = False  # the training slot holds a just-trained adapter
+        self.candidates = None  # StackedLora of the last train_candidates call
+        self.generator: Optional[LoadedModel] = None  # writes self-edits instead of the base (an RL checkpoint)
         self._run_config: Optional[SealConfig] = None
 
     @property
@@ -125,6 +127,7 @@ class Engine:
                 f"exceeds the model's {self.loaded.context_limit}-token context (split it smaller)"
             )
         with self.host.using(None) as model:
+            model = self.generator.model if self.generator is not None else model
             outs = generate(
                 model, self.tokenizer, [prompt] * k, max_new_tokens=cfg.max_new_tokens, stop_ids=self.stop_ids,
                 temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed if seed is None else seed,
@@ -143,6 +146,35 @@ class Engine:
             report = train(self.host, self.tokenizer, sequences, self.cfg.inner, on_event, cancel)
         self.trained = True
         return report
+
+    def train_candidates(
+        self, sequence_sets: list[list[str]], on_event: EventSink = ignore, cancel: CancelToken | None = None,
+        seeds: list[int] | None = None,
+    ) -> list[TrainReport]:
+        """Train one fresh adapter per sequence set in one batched pass (k candidates of a self-edit)."""
+        self.trained, self.candidates = False, None
+        with _model_train_guard(self):
+            self.candidates, reports = train_candidates(self.host, self.tokenizer, sequence_sets, self.cfg.inner,
+                                                        on_event, cancel, seeds)
+        return reports
+
+    def recall_candidates(
+        self, questions: Sequence[Asked], phase: str = "recall", on_event: EventSink = ignore,
+        cancel: CancelToken | None = None,
+    ) -> list[RecallReport]:
+        """Closed-book recall of every candidate from `train_candidates`, all in one batched generation."""
+        if self.candidates is None:
+            raise InputError("no trained candidates")
+        with self.candidates.applied() as model:
+            return evaluate_groups(model, self.tokenizer, self.loaded.prompt_style, self.stop_ids, questions,
+                                   self.candidates.k, self.cfg.recall, phase, on_event, cancel)
+
+    def keep_candidate(self, index: int) -> None:
+        """Make candidate `index` the just-trained adapter (to save it or ask it questions)."""
+        if self.candidates is None:
+            raise InputError("no trained candidates")
+        self.candidates.export(index)
+        self.trained = True
 
     def recall(
         self, questions: Sequence[Asked], adapter: Optional[str] = None, phase: str = "recall",

@@ -58,7 +58,34 @@ class Message:
     level: str = "info"  # "info" | "warning" | "error"
 
 
-Event = Union[Progress, TokenGenerated, TrainStep, AnswerGraded, Message]
+@dataclass(frozen=True)
+class RewardScored:
+    """Outer loop: one passage's candidate self-edits were scored (rewards = mean recall over seeds)."""
+
+    round: int
+    index: int  # passage position within the round
+    passages: int
+    title: str
+    baseline: float
+    rewards: tuple[float, ...]
+    kept: bool
+    resumed: bool = False  # read back from the workspace, not recomputed
+
+
+@dataclass(frozen=True)
+class RoundFinished:
+    """Outer loop: a round's generator SFT is done (or skipped when nothing was kept)."""
+
+    round: int
+    kept: int
+    passages: int
+    mean_reward: float
+    mean_baseline: float
+    generator: Optional[str]
+    sft_loss: Optional[float]
+
+
+Event = Union[Progress, TokenGenerated, TrainStep, AnswerGraded, Message, RewardScored, RoundFinished]
 EventSink = Callable[[Event], None]
 
 

@@ -100,22 +100,45 @@ def evaluate(
     cancel: CancelToken | None = None,
 ) -> RecallReport:
     """Greedy closed-book answers for `questions`, graded against their gold answers."""
+    return evaluate_groups(model, tokenizer, prompt_style, stop_ids, questions, 1, cfg, phase, on_event, cancel)[0]
+
+
+def evaluate_groups(
+    model,
+    tokenizer,
+    prompt_style: str,
+    stop_ids: Sequence[int],
+    questions: Sequence[Asked],
+    groups: int,
+    cfg: RecallConfig = RecallConfig(),
+    phase: str = "recall",
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+) -> list[RecallReport]:
+    """`evaluate` for `groups` stacked adapters at once: each batch holds every question once per group.
+
+    Rows are laid out group-major (all of group 0's rows, then group 1's, ...), the layout
+    `StackedLora` routes by. Returns one report per group.
+    """
     started = time.perf_counter()
-    report = RecallReport()
     # Longest prompts first keeps left padding small within a batch.
     order = sorted(range(len(questions)), key=lambda i: -len(questions[i].question))
-    answers: dict[int, Answer] = {}
+    answers: list[dict[int, Answer]] = [{} for _ in range(groups)]
     stop = list(stop_ids) + [i for i in tokenizer("\n\n", add_special_tokens=False)["input_ids"][-1:]]
-    for start in range(0, len(order), cfg.batch_size):
-        idx = order[start : start + cfg.batch_size]
+    per_batch = cfg.batch_size  # questions per batch; each is asked once per group
+    for start in range(0, len(order), per_batch):
+        idx = order[start : start + per_batch]
         prompts = [question_ids(tokenizer, prompt_style, questions[i].title, questions[i].question) for i in idx]
-        outs = generate(model, tokenizer, prompts, max_new_tokens=cfg.max_new_tokens, stop_ids=stop, cancel=cancel)
-        for i, out in zip(idx, outs):
-            q = questions[i]
-            text = clean_answer(tokenizer.decode(out, skip_special_tokens=True))
-            answers[i] = Answer(q, text, grade(text, q.answer))
-            on_event(AnswerGraded(phase, q.question, q.answer, text, answers[i].grade.correct, len(answers), len(questions)))
-        on_event(Progress(phase, len(answers), len(questions)))
-    report.answers = [answers[i] for i in range(len(questions))]
-    report.seconds = time.perf_counter() - started
-    return report
+        outs = generate(model, tokenizer, prompts * groups, max_new_tokens=cfg.max_new_tokens, stop_ids=stop,
+                        cancel=cancel)
+        for g in range(groups):
+            for i, out in zip(idx, outs[g * len(idx) : (g + 1) * len(idx)]):
+                q = questions[i]
+                text = clean_answer(tokenizer.decode(out, skip_special_tokens=True))
+                answers[g][i] = Answer(q, text, grade(text, q.answer))
+                if groups == 1:
+                    on_event(AnswerGraded(phase, q.question, q.answer, text, answers[g][i].grade.correct,
+                                          len(answers[g]), len(questions)))
+        on_event(Progress(phase, len(answers[0]), len(questions)))
+    seconds = time.perf_counter() - started
+    return [RecallReport([group[i] for i in range(len(questions))], seconds) for group in answers]

@@ -21,7 +21,7 @@ from seal_desk.documents import Document, Passage, Question
 from seal_desk.errors import InputError
 from seal_desk.paths import data_home
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v2 adds the rl_* tables (outer loop)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -60,6 +60,25 @@ CREATE TABLE IF NOT EXISTS results (
     correct INTEGER NOT NULL, exact INTEGER NOT NULL, f1 REAL NOT NULL, judged INTEGER
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rl_runs (
+    id INTEGER PRIMARY KEY, out_dir TEXT NOT NULL UNIQUE, model TEXT NOT NULL, data TEXT NOT NULL,
+    config TEXT NOT NULL, status TEXT NOT NULL, started_at REAL NOT NULL, finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS rl_passages (
+    id INTEGER PRIMARY KEY, rl_run_id INTEGER NOT NULL REFERENCES rl_runs(id) ON DELETE CASCADE,
+    round INTEGER NOT NULL, passage_sha TEXT NOT NULL, title TEXT NOT NULL, prompt TEXT NOT NULL,
+    baseline REAL NOT NULL, best INTEGER, kept INTEGER NOT NULL, seconds REAL NOT NULL,
+    UNIQUE(rl_run_id, round, passage_sha)
+);
+CREATE TABLE IF NOT EXISTS rl_candidates (
+    id INTEGER PRIMARY KEY, rl_passage_id INTEGER NOT NULL REFERENCES rl_passages(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL, self_edit TEXT NOT NULL, rewards TEXT NOT NULL, reward REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rl_rounds (
+    rl_run_id INTEGER NOT NULL REFERENCES rl_runs(id) ON DELETE CASCADE, round INTEGER NOT NULL,
+    generator TEXT, sft_examples INTEGER NOT NULL, sft_loss REAL, finished_at REAL NOT NULL,
+    PRIMARY KEY(rl_run_id, round)
+);
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(document_id);
 CREATE INDEX IF NOT EXISTS questions_passage ON questions(passage_id);
 CREATE INDEX IF NOT EXISTS results_run ON results(run_id);

@@ -91,6 +91,57 @@ def test_bench_knowledge_tiny(tmp_path, capsys):
     assert "| Train on passage |" in (tmp_path / "r.md").read_text()
 
 
+def _bench_data(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([
+        {"title": "A", "context": "Alpha was founded in 1901.", "questions": [{"question": "When?", "answer": "1901"}]},
+        {"title": "B", "context": "Beta is blue.", "questions": [{"question": "Color?", "answer": "blue"},
+                                                                {"question": "What is blue?", "answer": "Beta"}]},
+    ]))
+    return data
+
+
+def test_bench_knowledge_cpt_trains_one_adapter_for_all_passages(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["-m", "tiny-random", "bench", "knowledge", "--data", str(_bench_data(tmp_path)), "--n", "2",
+                 "--conditions", "base,passage", "--cpt", "--json", str(out), *FAST]) == 0
+    res = json.loads(out.read_text())
+    assert res["setting"].startswith("continued pretraining")
+    assert sorted(r["questions"] for r in res["per_passage"]["passage"]) == [1, 2]
+    tokens = [r["tokens"] for r in res["per_passage"]["passage"]]
+    assert tokens[0] == tokens[1] > 0  # one adapter, its tokens shared out
+
+
+def test_rl_then_bench_with_the_trained_generator(tmp_path):
+    data = _bench_data(tmp_path)
+    out = tmp_path / "rl"
+    assert main(["-m", "tiny-random", "-w", str(tmp_path / "ws"), "rl", "--data", str(data), "--out", str(out),
+                 "--rounds", "1", "--passages", "2", "--k", "2", "--eval-times", "1", "--max-new-tokens", "6",
+                 "--json", str(tmp_path / "rl.json"), *FAST]) == 0
+    res = json.loads((tmp_path / "rl.json").read_text())
+    assert res["rounds"][0]["passages"] == 2 and res["rounds"][0]["candidates"] == 4
+    # no generator was written when nothing beat the baseline; make one by hand to exercise the bench path
+    from seal_desk.loader import load_tiny
+    from seal_desk.restem import _save_generator
+
+    tiny = load_tiny()
+    gen = out / "round-1" / "generator"
+    _save_generator(tiny.model, tiny.tokenizer, gen, {"base": "tiny-random", "round": 1})
+    report = tmp_path / "k.json"
+    assert main(["-m", "tiny-random", "bench", "knowledge", "--data", str(data), "--n", "2", "--conditions", "base",
+                 "--generator", str(gen), "--json", str(report), *FAST]) == 0
+    got = json.loads(report.read_text())
+    assert got["conditions"]["seal-1"]["label"] == "SEAL (round 1 generator)"
+    assert main(["-m", "tiny-random", "bench", "knowledge", "--data", str(data), "--conditions", "seal", *FAST]) == 2
+
+
+def test_rl_refuses_training_on_excluded_passages(tmp_path, capsys):
+    data = _bench_data(tmp_path)
+    assert main(["-m", "tiny-random", "-w", str(tmp_path / "ws"), "rl", "--data", str(data), "--exclude", str(data),
+                 "--out", str(tmp_path / "rl"), *FAST]) == 2
+    assert "no training passages" in capsys.readouterr().err
+
+
 def test_bench_speed_tiny(tmp_path, capsys):
     out = tmp_path / "speed.json"
     assert main(["-m", "tiny-random", "bench", "speed", "--tokens", "4", "--epochs", "1", "--json", str(out)]) == 0
@@ -99,3 +150,14 @@ def test_bench_speed_tiny(tmp_path, capsys):
                 "matmul_peak_tflops", "train_mfu", "peak_rss_gib"):
         assert res[key] > 0, key
     assert res["train_tokens_per_candidate"] > 0 and 0 < res["train_mfu"] < 1
+
+
+def test_bench_speed_compare_serial_tiny(tmp_path):
+    out = tmp_path / "speed.json"
+    assert main(["-m", "tiny-random", "bench", "speed", "--tokens", "4", "--epochs", "2", "--compare-serial",
+                 "--candidates", "3", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["candidates_k"] == 3 and res["candidates_packed"] is True
+    assert res["candidates_serial_train_s"] > 0 and res["candidates_batched_train_s"] > 0
+    assert res["candidates_max_final_loss_diff"] < 1e-2
+    assert len(set(res["candidates_train_tokens_per_candidate"])) > 1  # candidates differ

@@ -63,7 +63,7 @@ class SealDeskApp(App[None]):
     NOTIFICATION_TIMEOUT = 6
     TABS = TABS
     TAB_FOCUS = {"library": "#lib-tree", "self-edits": "#se-passage", "recall": "#recall-table",
-                 "adapters": "#adapter-table", "settings": "#set-model"}
+                 "adapters": "#adapter-table", "rl": "#rl-data", "settings": "#set-model"}
 
     document_id: reactive[Optional[int]] = reactive(None, init=False)
     """The document the Self-edits and Recall tabs work on (chosen in the Library)."""
@@ -503,6 +503,47 @@ class SealDeskApp(App[None]):
                         severity="warning")
         self.show_tab("train")
         return job
+
+    # outer loop --------------------------------------------------------------------------------
+    def start_rl(self, data: str, out: str, rounds: int, passages: int, k: int, evals: int) -> Optional[Job]:
+        """Run (or resume) ReST-EM on a training file, from the RL tab."""
+        from seal_desk.tui.components.rl import RlPane
+
+        pane = self.main.query_one(RlPane)
+
+        def work(job: Job):
+            from dataclasses import asdict, replace
+
+            from seal_desk.config import OuterLoopConfig
+            from seal_desk.documents import load_data_file
+            from seal_desk.restem import RestEM, without
+            from seal_desk.rl_records import RlRecords
+
+            engine = self.require_engine()
+            cfg = OuterLoopConfig(rounds=rounds, passages=passages, k=k, eval_times=evals)
+            engine.config = replace(engine.config, self_edit=replace(engine.config.self_edit, k=k))
+            usable = without(load_data_file(Path(data).expanduser()), [])
+            if not usable:
+                raise InputError(f"{data}: no passages with questions")
+            folder = str(Path(out).expanduser().resolve())
+            records = RlRecords(self.workspace, folder, engine.loaded.name, str(Path(data).expanduser().resolve()),
+                                {"outer": asdict(cfg), "inner": engine.config.to_dict()})
+            return RestEM(engine, records, cfg, folder, self._model_copy).run(usable, job.emit, job.cancel)
+
+        job = Job("rl", "Outer loop (ReST-EM)", on_event=pane.handle_event, on_end=pane.finish)
+        if self.start_job(job, work) is None:
+            return None
+        pane.begin()
+        return job
+
+    def _model_copy(self, path: Optional[str]) -> "LoadedModel":
+        """A fresh copy of the base model (path None) or a saved generator checkpoint, for the outer loop."""
+        from seal_desk.events import ignore
+        from seal_desk.loader import load
+
+        if path is None:
+            return (self._loader or self._default_loader)(ignore)
+        return load(path, self.engine.loaded.device if self.engine else "cpu", self.quant)
 
     def _learned(self, result: "LearnResult") -> None:
         b, a = result.before, result.after

@@ -385,3 +385,43 @@ def test_path_completion(tmp_path):
         assert await suggester.get_suggestion(f"{tmp_path}/nothing/x") is None
 
     run(scenario())
+
+
+def test_rl_tab_runs_the_outer_loop_and_shows_rewards(tmp_path):
+    """RL tab: data + run folder + small numbers → Start → reward lines, a round row, the run recorded."""
+    from seal_desk.events import RewardScored
+
+    async def scenario():
+        ws = Workspace(tmp_path / "ws")
+        app = make_app(ws)
+        scored: list[RewardScored] = []
+
+        def hook(message):
+            if isinstance(message, JobEvent) and isinstance(message.event, RewardScored):
+                scored.append(message.event)
+
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            await idle(pilot)
+            app.show_tab("rl")
+            await pilot.pause()
+            assert "No outer-loop runs yet" in screen_text(app)
+            for wid, value in (("#rl-data", str(FACTS)), ("#rl-out", str(tmp_path / "rl")), ("#rl-n-rounds", "1"),
+                               ("#rl-n-passages", "2"), ("#rl-n-k", "2"), ("#rl-n-evals", "1")):
+                app.screen.query_one(wid, Input).value = value
+            await pilot.click("#rl-start")
+            await wait_for(pilot, lambda: app.jobs, 10, "the run to start")
+            await wait_for(pilot, lambda: not app.jobs, 180, "the outer loop to finish")
+            await pilot.pause()
+            assert len(scored) == 2 and all(len(e.rewards) == 2 for e in scored)
+            assert app.screen.query_one("#rl-rounds", DataTable).row_count == 1
+            text = screen_text(app)
+            assert "round 1 [2/2]" in text and "run finished" in text
+            assert ws._row("SELECT status FROM rl_runs")["status"] == "done"
+            assert (tmp_path / "rl" / "summary.json").is_file()
+            # bad numbers are refused with a notification, nothing starts
+            app.screen.query_one("#rl-n-k", Input).value = "0"
+            await pilot.click("#rl-start")
+            await pilot.pause()
+            assert not app.jobs and any("at least 1" in text for _sev, text in app.notices)
+
+    run(scenario())

@@ -194,6 +194,34 @@ def test_settings(snap_compare, ws, size):
     assert snap(snap_compare, make_app(ws), size, before)
 
 
+def add_rl_run(ws: Workspace) -> None:
+    """A finished one-round outer-loop run with fixed rewards (paths are fixed strings, not temp folders)."""
+    from seal_desk.rl_records import Candidate, PassageOutcome, RlRecords, RoundRecord
+
+    records = RlRecords(ws, "/runs/rl-demo", "tiny-random", "/data/train_passages.json",
+                        {"outer": {"rounds": 1, "passages": 4, "k": 3, "eval_times": 1}})
+    rewards = [(0.2, [[0.2], [0.0], [0.4]]), (0.5, [[0.5], [0.5], [0.25]]), (0.0, [[0.33], [0.0], [0.0]]),
+               (0.25, [[0.25], [0.5], [0.75]])]
+    for i, (baseline, per) in enumerate(rewards):
+        records.record(PassageOutcome(1, f"sha{i}", f"Passage {i}", "[]", baseline,
+                                      [Candidate(f"edit {j}", r) for j, r in enumerate(per)], 60.0))
+    records.finish_round(RoundRecord(1, "/runs/rl-demo/round-1/generator", 3, 1.234))
+    records.finish("done")
+
+
+@pytest.mark.parametrize("size", [WIDE, SMALL], ids=["100x30", "80x24"])
+def test_rl(snap_compare, ws, size):
+    add_rl_run(ws)
+
+    async def before(pilot):
+        pilot.app.show_tab("rl")
+        await pilot.pause()
+        pilot.app.screen.query_one("#rl-n-rounds").focus()
+        await pilot.pause()
+
+    assert snap(snap_compare, make_app(ws), size, before)
+
+
 def test_help(snap_compare, ws):
     async def before(pilot):
         await pilot.press("question_mark")

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from seal_desk.tui.components.adapters import AdaptersPane
+from seal_desk.tui.components.rl import RlPane
 from seal_desk.tui.components.library import LibraryPane
 from seal_desk.tui.components.recall import RecallPane
 from seal_desk.tui.components.self_edits import SelfEditPane
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from seal_desk.tui.app import SealDeskApp
 
 TABS = (("library", "Library"), ("self-edits", "Self-edits"), ("train", "Train"), ("recall", "Recall"),
-        ("adapters", "Adapters"), ("settings", "Settings"))
+        ("adapters", "Adapters"), ("rl", "RL"), ("settings", "Settings"))
 
 
 class MainScreen(Screen):
@@ -54,6 +55,8 @@ class MainScreen(Screen):
                 yield RecallPane(id="recall-pane")
             with TabPane("Adapters", id="adapters"):
                 yield AdaptersPane(id="adapters-pane")
+            with TabPane("RL", id="rl"):
+                yield RlPane(id="rl-pane")
             with TabPane("Settings", id="settings"):
                 yield SettingsPane(id="settings-pane")
         yield Footer()

@@ -1,0 +1,213 @@
+"""The outer loop (ReST-EM) as it happens: settings, a live reward curve, per-round statistics, log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, Label, RichLog
+from textual_plotext import PlotextPlot
+
+from seal_desk.events import Event, Message, Progress, RewardScored, RoundFinished
+from seal_desk.tui.formatting import one_line
+
+if TYPE_CHECKING:
+    from seal_desk.tui.app import SealDeskApp
+
+NUMBERS = (("rl-n-rounds", "rounds", "2"), ("rl-n-passages", "passages", "50"), ("rl-n-k", "k", "5"),
+           ("rl-n-evals", "evals", "3"))
+
+
+class RewardPlot(PlotextPlot):
+    """Best candidate reward and the passage-only baseline for each scored passage, in order."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.best: list[float] = []
+        self.mean: list[float] = []
+        self.baseline: list[float] = []
+        self.round_starts: list[int] = []
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.draw()
+
+    def reset(self) -> None:
+        self.best, self.mean, self.baseline, self.round_starts = [], [], [], []
+        self.draw()
+
+    def add(self, event: RewardScored) -> None:
+        if event.index == 0 and self.best:
+            self.round_starts.append(len(self.best) + 1)
+        rewards = event.rewards or (0.0,)
+        self.best.append(max(rewards))
+        self.mean.append(sum(rewards) / len(rewards))
+        self.baseline.append(event.baseline)
+        self.draw()
+
+    def draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title("reward per passage (recall after the inner loop)")
+        plt.xlabel("passage")
+        if self.best:
+            xs = list(range(1, len(self.best) + 1))
+            plt.plot(xs, self.best, marker="braille", label="best self-edit")
+            plt.plot(xs, self.mean, marker="braille", label="mean self-edit")
+            plt.plot(xs, self.baseline, marker="braille", label="passage only")
+            for x in self.round_starts:
+                plt.vline(x, "gray")
+            plt.ylim(0, 1)
+        else:
+            plt.xlim(0, 1)
+            plt.ylim(0, 1)
+        self.refresh()
+
+
+class RlPane(Vertical):
+    """Start an outer-loop run from the TUI and watch its rewards; shows the last run when idle."""
+
+    @property
+    def sapp(self) -> "SealDeskApp":
+        return cast("SealDeskApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="form-row", id="rl-row1"):
+            yield Label("data", classes="row-label")
+            yield Input(placeholder="training passages with questions (SQuAD / SEAL JSON)", id="rl-data", compact=True)
+            yield Label(" out", classes="rl-num-label")
+            yield Input(placeholder="run folder (same folder resumes)", id="rl-out", compact=True)
+        with Horizontal(classes="form-row", id="rl-row2"):
+            for widget_id, label, value in NUMBERS:
+                yield Label(label, classes="rl-num-label")
+                yield Input(value, type="integer", id=widget_id, classes="rl-num", compact=True)
+            yield Button("Start", id="rl-start", variant="primary", compact=True)
+            yield Button("Cancel", id="rl-cancel", variant="error", disabled=True, compact=True)
+        yield Label("ReST-EM: sample k self-edits per passage, train each, keep the best that beats training on "
+                    "the passage alone, fine-tune the writer on them.", id="rl-info")
+        yield RewardPlot(id="rl-plot")
+        yield DataTable(id="rl-rounds", cursor_type="row", zebra_stripes=True)
+        yield RichLog(id="rl-log", markup=False, wrap=True, max_lines=500)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#rl-rounds", DataTable)
+        for col in ("round", "passages", "mean reward", "mean best", "baseline", "kept", "SFT loss", "generator"):
+            table.add_column(col)
+        self.show_last_run()
+
+    # the last run, from the workspace -------------------------------------------------------------
+    def show_last_run(self) -> None:
+        ws = self.sapp.workspace
+        row = ws._row("SELECT * FROM rl_runs ORDER BY id DESC LIMIT 1")
+        if row is None:
+            self._log("No outer-loop runs yet. Give training data and a run folder, then Start.", "dim")
+            return
+        self.query_one("#rl-out", Input).value = row["out_dir"]
+        self.query_one("#rl-data", Input).value = row["data"]
+        outer = (json.loads(row["config"]) or {}).get("outer")
+        if isinstance(outer, dict):
+            for widget_id, key in (("rl-n-rounds", "rounds"), ("rl-n-passages", "passages"), ("rl-n-k", "k"),
+                                   ("rl-n-evals", "eval_times")):
+                if isinstance(outer.get(key), int):
+                    self.query_one(f"#{widget_id}", Input).value = str(outer[key])
+        self._fill_rounds(row["id"])
+        plot = self.query_one(RewardPlot)
+        plot.reset()
+        for p in ws._rows("SELECT * FROM rl_passages WHERE rl_run_id=? ORDER BY id", (row["id"],)):
+            rewards = [r["reward"] for r in ws._rows(
+                "SELECT reward FROM rl_candidates WHERE rl_passage_id=? ORDER BY idx", (p["id"],))]
+            index = sum(1 for _ in ws._rows("SELECT id FROM rl_passages WHERE rl_run_id=? AND round=? AND id<?",
+                                            (row["id"], p["round"], p["id"])))
+            plot.add(RewardScored(p["round"], index, 0, p["title"], p["baseline"], tuple(rewards), bool(p["kept"])))
+        self._log(f"last run: {row['out_dir']} ({row['status']})", "dim")
+
+    def _fill_rounds(self, run_id: int) -> None:
+        ws = self.sapp.workspace
+        table = self.query_one("#rl-rounds", DataTable)
+        table.clear()
+        for (r,) in ws._rows("SELECT DISTINCT round FROM rl_passages WHERE rl_run_id=? ORDER BY round", (run_id,)):
+            ps = ws._rows("SELECT * FROM rl_passages WHERE rl_run_id=? AND round=?", (run_id, r))
+            cands = ws._rows("SELECT c.reward, c.rl_passage_id FROM rl_candidates c JOIN rl_passages p "
+                             "ON p.id=c.rl_passage_id WHERE p.rl_run_id=? AND p.round=?", (run_id, r))
+            best: dict[int, float] = {}
+            for c in cands:
+                best[c["rl_passage_id"]] = max(best.get(c["rl_passage_id"], 0.0), c["reward"])
+            done = ws._row("SELECT * FROM rl_rounds WHERE rl_run_id=? AND round=?", (run_id, r))
+            mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+            table.add_row(
+                str(r), str(len(ps)), f"{mean([c['reward'] for c in cands]):.3f}", f"{mean(list(best.values())):.3f}",
+                f"{mean([p['baseline'] for p in ps]):.3f}", str(sum(p["kept"] for p in ps)),
+                "—" if not done or done["sft_loss"] is None else f"{done['sft_loss']:.3f}",
+                "running…" if not done else one_line(Path(done["generator"]).parent.name if done["generator"] else
+                                                     "unchanged", 20),
+            )
+
+    # a run -------------------------------------------------------------------------------------
+    @on(Button.Pressed, "#rl-start")
+    def start(self) -> None:
+        data = self.query_one("#rl-data", Input).value.strip()
+        out = self.query_one("#rl-out", Input).value.strip()
+        if not data or not out:
+            self.sapp.notify("Give the training data file and a run folder.", severity="warning")
+            return
+        try:
+            numbers = {wid: int(self.query_one(f"#{wid}", Input).value or 0) for wid, _, _ in NUMBERS}
+        except ValueError:
+            numbers = {}
+        if not numbers or min(numbers.values()) < 1:
+            self.sapp.notify("Rounds, passages, k and evals must be whole numbers of at least 1.", severity="error")
+            return
+        self.sapp.start_rl(data, out, numbers["rl-n-rounds"], numbers["rl-n-passages"], numbers["rl-n-k"],
+                           numbers["rl-n-evals"])
+
+    @on(Button.Pressed, "#rl-cancel")
+    def cancel(self) -> None:
+        self.sapp.action_cancel_job()
+
+    def begin(self) -> None:
+        self.query_one(RewardPlot).reset()
+        self.query_one("#rl-rounds", DataTable).clear()
+        self.query_one(RichLog).clear()
+        self.query_one("#rl-start", Button).disabled = True
+        self.query_one("#rl-cancel", Button).disabled = False
+        self._log("waiting for the model…", "dim")
+
+    def finish(self, state: str) -> None:
+        self.query_one("#rl-info", Label).update(Text(f"outer loop: {state}", style="dim"))
+        self.query_one("#rl-start", Button).disabled = False
+        self.query_one("#rl-cancel", Button).disabled = True
+        self._log({"done": "run finished", "cancelled": "cancelled: finished passages are kept, Start resumes",
+                   "failed": "run failed"}.get(state, state), "green" if state == "done" else "yellow")
+        row = self.sapp.workspace._row("SELECT id FROM rl_runs ORDER BY id DESC LIMIT 1")
+        if row is not None:
+            self._fill_rounds(row["id"])
+
+    def handle_event(self, event: Event) -> None:
+        if isinstance(event, RewardScored):
+            self.query_one(RewardPlot).add(event)
+            rewards = " ".join(f"{x:.2f}" for x in event.rewards)
+            self._log(f"round {event.round} [{event.index + 1}/{event.passages}] {one_line(event.title, 30)}: "
+                      f"passage only {event.baseline:.2f} · self-edits {rewards}"
+                      + (" · kept" if event.kept else "") + (" (resumed)" if event.resumed else ""),
+                      "green" if event.kept else "")
+        elif isinstance(event, RoundFinished):
+            self._log(f"round {event.round}: kept {event.kept}/{event.passages}, mean reward {event.mean_reward:.3f} "
+                      f"vs passage only {event.mean_baseline:.3f}", "bold")
+            row = self.sapp.workspace._row("SELECT id FROM rl_runs ORDER BY id DESC LIMIT 1")
+            if row is not None:
+                self._fill_rounds(row["id"])
+        elif isinstance(event, Progress) and event.task.startswith("round") and event.detail:
+            self.query_one("#rl-info", Label).update(
+                Text.assemble((f"{event.task} ", "bold"), f"{event.completed}/{event.total} ",
+                              (one_line(event.detail, 50), "dim")))
+        elif isinstance(event, Message):
+            self._log(event.text, "yellow" if event.level != "info" else "")
+
+    def _log(self, text: str, style: str = "") -> None:
+        self.query_one(RichLog).write(Text(text, style=style))

@@ -1,0 +1,142 @@
+"""The outer loop (ReST-EM): passage selection, scoring, keeping, generator SFT, resume after interruption."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import replace
+
+import pytest
+
+from seal_desk.config import LoraSettings, OuterLoopConfig
+from seal_desk.documents import Passage, Question, load_data_file
+from seal_desk.errors import Cancelled, InputError
+from seal_desk.events import CancelToken, RewardScored
+from seal_desk.restem import RestEM, generator_base, round_passages, summary, without
+from seal_desk.rl_records import Candidate, PassageOutcome, RlRecords
+from tests.conftest import shared
+
+PASSAGES = [
+    Passage(f"Place {i}", f"Place {i} was founded in {1800 + i} by {name}. It is known for its {thing}.",
+            [Question(f"Who founded Place {i}?", name), Question(f"What is Place {i} known for?", thing)])
+    for i, (name, thing) in enumerate([("Ada Brin", "glass bells"), ("Tomas Vey", "salt caves"),
+                                        ("Ilse Marr", "river boats"), ("Oren Lusk", "blue cheese")])
+]
+CFG = OuterLoopConfig(rounds=2, passages=3, k=2, eval_times=1, sft_epochs=1, sft_lr=1e-2,
+                      sft_lora=LoraSettings(r=4, alpha=8))
+
+
+@pytest.fixture
+def graded_by_hash(monkeypatch):
+    """A random model cannot learn; grade answers by a stable hash so rewards vary and some self-edits win."""
+    from seal_desk import recall
+    from seal_desk.grading import Grade
+
+    def fake(text, gold):
+        ok = zlib.crc32(text.encode()) % 3 == 0
+        return Grade(ok, ok, float(ok), ok)
+
+    monkeypatch.setattr(recall, "grade", fake)
+
+
+def _engine(tiny_engine):
+    engine = tiny_engine
+    engine.config = replace(engine.config, self_edit=replace(engine.config.self_edit, max_new_tokens=10),
+                            recall=replace(engine.config.recall, max_new_tokens=4),
+                            inner=replace(engine.config.inner, epochs=3, lr=0.1))  # adapters that change answers
+    return engine
+
+
+def _run(engine, ws, out, cancel=None, on_event=lambda e: None, cfg=CFG):
+    from seal_desk.loader import load_tiny
+
+    records = RlRecords(ws, str(out), engine.loaded.name, "test", {"outer": "x"})
+    loop = RestEM(engine, records, cfg, out, lambda path: load_tiny() if path is None else _load_dir(path))
+    return records, loop.run(PASSAGES, on_event, cancel)
+
+
+def _load_dir(path):
+    from seal_desk.loader import load
+
+    return load(path, "cpu")
+
+
+def test_training_passages_never_include_evaluation_passages():
+    from seal_desk.bench_knowledge import select
+
+    train = load_data_file(shared("squad/train_passages.json"))
+    evaluation = select(load_data_file(shared("squad/dev_passages.json")), 200, 42)
+    assert {p.sha256 for p in train}.isdisjoint({p.sha256 for p in evaluation})
+    assert without(train[:5] + evaluation[:3], evaluation) == [p for p in train[:5] if p.questions]
+
+
+def test_rounds_take_different_passages():
+    cfg = OuterLoopConfig(passages=2)
+    first, second = round_passages(PASSAGES, cfg, 1), round_passages(PASSAGES, cfg, 2)
+    assert len(first) == 2 and not {p.title for p in first} & {p.title for p in second}
+    assert round_passages(PASSAGES, cfg, 1) == first  # seeded
+
+
+def test_best_candidate_is_kept_only_when_it_beats_the_baseline():
+    def outcome(rewards, baseline):
+        return PassageOutcome(1, "s", "t", "[]", baseline, [Candidate(str(i), r) for i, r in enumerate(rewards)], 0.0)
+
+    assert outcome([[0.5], [0.75]], 0.5).best == 1 and outcome([[0.5], [0.75]], 0.5).kept
+    assert not outcome([[0.5], [0.5]], 0.5).kept  # a tie with the baseline is not an improvement
+    assert outcome([[0.25, 0.75], [0.5, 0.25]], 0.25).best == 0  # mean over evaluation seeds
+
+
+def test_two_rounds_train_and_use_a_generator(tiny_engine, workspace, tmp_path, graded_by_hash):
+    engine = _engine(tiny_engine)
+    seen = []
+    records, rounds = _run(engine, workspace, tmp_path / "run", on_event=seen.append)
+    scored = [e for e in seen if isinstance(e, RewardScored)]
+    assert len(scored) == 6 and all(len(e.rewards) == 2 for e in scored)
+    assert any(e.kept for e in scored), "the hash grader should make some self-edit win"
+    first = rounds[0]
+    assert first.sft_examples == sum(e.kept for e in scored if e.round == 1) and first.generator
+    gen = tmp_path / "run" / "round-1" / "generator"
+    assert (gen / "model.safetensors").is_file() and generator_base(gen) == engine.loaded.name
+    assert len((gen.parent / "sft.jsonl").read_text().splitlines()) == first.sft_examples
+    stats = summary(records, CFG)
+    assert [r["round"] for r in stats["rounds"]] == [1, 2] and stats["rounds"][0]["candidates"] == 6
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == json.loads(json.dumps(stats))
+    # the merged generator differs from the base model it came from
+    from seal_desk.loader import load, load_tiny
+
+    merged, base = load(str(gen), "cpu").model.state_dict(), load_tiny().model.state_dict()
+    assert set(merged) == set(base)
+    changed = [k for k in merged if not (merged[k] == base[k]).all()]
+    assert any("q_proj" in k for k in changed) and not any("norm" in k for k in changed)
+
+
+def test_an_interrupted_round_resumes_to_the_same_sft_set(tiny, tmp_path, graded_by_hash, fast_config):
+    from seal_desk.engine import Engine
+    from seal_desk.loader import load_tiny
+    from seal_desk.workspace import Workspace
+
+    cfg = replace(CFG, rounds=1)
+    ws_a = Workspace(tmp_path / "a")
+    _run(_engine(Engine(load_tiny(), ws_a, fast_config)), ws_a, tmp_path / "out-a", cfg=cfg)
+
+    ws_b = Workspace(tmp_path / "b")
+    cancel = CancelToken()
+
+    def stop_after_two(event):
+        if isinstance(event, RewardScored) and event.index == 1:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        _run(_engine(Engine(load_tiny(), ws_b, fast_config)), ws_b, tmp_path / "out-b", cancel, stop_after_two, cfg)
+    assert len(RlRecords(ws_b, str(tmp_path / "out-b"), "tiny-random", "test", {"outer": "x"}).outcomes(1)) == 2
+    resumed = []
+    _run(_engine(Engine(load_tiny(), ws_b, fast_config)), ws_b, tmp_path / "out-b", on_event=resumed.append, cfg=cfg)
+    assert [e.resumed for e in resumed if isinstance(e, RewardScored)] == [True, True, False]
+    sft_a = (tmp_path / "out-a" / "round-1" / "sft.jsonl").read_text()
+    assert sft_a and sft_a == (tmp_path / "out-b" / "round-1" / "sft.jsonl").read_text()
+
+
+def test_resuming_with_other_settings_is_refused(workspace, tmp_path):
+    RlRecords(workspace, str(tmp_path), "m", "d", {"k": 5})
+    with pytest.raises(InputError, match="other settings"):
+        RlRecords(workspace, str(tmp_path), "m", "d", {"k": 3})
