@@ -140,3 +140,49 @@ def test_resuming_with_other_settings_is_refused(workspace, tmp_path):
     RlRecords(workspace, str(tmp_path), "m", "d", {"k": 5})
     with pytest.raises(InputError, match="other settings"):
         RlRecords(workspace, str(tmp_path), "m", "d", {"k": 3})
+
+
+def test_rl_killed_with_sigkill_resumes_to_the_same_candidates(tmp_path):
+    """kill -9 mid-round, run the same command again: the finished run equals an uninterrupted one."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([{"title": p.title, "context": p.text,
+                                 "questions": [{"question": q.question, "answer": q.answer} for q in p.questions]}
+                                for p in PASSAGES]))
+
+    def command(name):
+        return [sys.executable, "-m", "seal_desk", "-m", "tiny-random", "-w", str(tmp_path / f"ws-{name}"), "rl",
+                "--data", str(data), "--out", str(tmp_path / f"out-{name}"), "--rounds", "1", "--passages", "4",
+                "--k", "2", "--eval-times", "1", "--max-new-tokens", "24", "--epochs", "6", "--rank", "4",
+                "--alpha", "8"]
+
+    def candidates(name):
+        with sqlite3.connect(tmp_path / f"ws-{name}" / "workspace.db") as db:
+            return db.execute("SELECT p.passage_sha, c.idx, c.self_edit, c.rewards FROM rl_candidates c JOIN "
+                              "rl_passages p ON p.id = c.rl_passage_id ORDER BY p.passage_sha, c.idx").fetchall()
+
+    assert subprocess.run(command("a"), capture_output=True, timeout=300).returncode == 0
+    proc = subprocess.Popen(command("b"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db_path = tmp_path / "ws-b" / "workspace.db"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db_path.exists():
+            with sqlite3.connect(db_path, timeout=30) as db:
+                try:
+                    if db.execute("SELECT count(*) FROM rl_passages").fetchone()[0] >= 1:
+                        break
+                except sqlite3.OperationalError:
+                    pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len({row[0] for row in candidates("b")})
+    assert 1 <= done_before < 4
+    assert subprocess.run(command("b"), capture_output=True, timeout=300).returncode == 0
+    assert candidates("b") == candidates("a") and len(candidates("a")) == 8
