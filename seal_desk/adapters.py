@@ -71,9 +71,61 @@ class AdapterHost:
         torch.manual_seed(seed)  # the same seed gives the same initial adapter, however it was made
         self._reinit(SLOT)
         self.settings = settings
+        self._train_slot()
+
+    def resume(self, settings: LoraSettings) -> None:
+        """Make the training slot's adapter trainable as it is, to train it further."""
+        if self.peft is None or SLOT not in self.peft.peft_config or settings != self.settings:
+            raise InputError("no adapter with these LoRA settings in the training slot to continue training")
+        self._train_slot()
+
+    def _train_slot(self) -> None:
         self.peft.set_adapter(SLOT)
         for name, param in self.peft.named_parameters():
             param.requires_grad = f".{SLOT}." in name and "lora_" in name
+
+    def load_slot(self, folder: str | Path, settings: LoraSettings, seed: int = 0) -> None:
+        """Put a saved adapter's weights into the training slot (to train it further, or merge it)."""
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        path = Path(folder) / "adapter_model.safetensors"
+        if not path.is_file():
+            raise InputError(f"{folder}: not a PEFT adapter folder with adapter_model.safetensors")
+        self.prepare(settings, seed)
+        device = next(self.peft.parameters()).device
+        try:
+            result = set_peft_model_state_dict(self.peft, load_file(str(path), device=str(device)), adapter_name=SLOT)
+        except RuntimeError as exc:  # shapes differ: another rank or model
+            raise InputError(f"{folder}: adapter does not fit this model with r={settings.r} ({str(exc)[:120]})") from None
+        if result.unexpected_keys:
+            raise InputError(f"{folder}: adapter has weights this model lacks (trained on another model?)")
+
+    def merge_slot(self, originals: dict[str, torch.Tensor]) -> None:
+        """Add the training slot's low-rank update to the base weights for good.
+
+        Each base weight touched for the first time is copied to the CPU into `originals` (by module
+        name), so `restore_weights(originals)` can put the resident model back as it was.
+        """
+        from peft.tuners.lora import LoraLayer
+
+        if self.quantized:
+            raise InputError("merging into the weights needs unquantized weights: run with --quant bf16 or fp32")
+        for name, module in self.peft.named_modules():
+            if isinstance(module, LoraLayer) and SLOT in module.lora_A:
+                weight = module.get_base_layer().weight
+                if name not in originals:
+                    originals[name] = weight.detach().to("cpu", copy=True)
+                with torch.no_grad():
+                    weight += module.get_delta_weight(SLOT).to(weight.dtype)
+
+    def restore_weights(self, originals: dict[str, torch.Tensor]) -> None:
+        """Undo `merge_slot`: copy the saved base weights back."""
+        modules = dict(self.peft.named_modules()) if self.peft is not None else {}
+        with torch.no_grad():
+            for name, saved in originals.items():
+                modules[name].get_base_layer().weight.copy_(saved)
+        originals.clear()
 
     def _reinit(self, name: str) -> None:
         from peft.tuners.lora import LoraLayer

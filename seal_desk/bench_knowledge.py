@@ -4,7 +4,10 @@ Per passage: start from the base model, train a fresh adapter under each conditi
 passage's questions closed-book. Conditions: base (no training), passage (train on the passage
 alone), self-edit (passage + the model's own self-edits), given-self-edits (passage + self-edits
 supplied in the data, e.g. GPT-4.1's), seal (passage + self-edits from a generator trained by
-`seal-desk rl`, one row per --generator). With --cpt, each condition trains one adapter on all
+`seal-desk rl`, one row per --generator), rag (base model, the passages a retrieval index over all n
+selected passages finds for each question in the prompt; retrieval can pick wrong ones, as in real
+use) and rag+adapter (the --rag-adapter condition's adapter, default self-edit, plus retrieval;
+it reuses that condition's adapter when both run). With --cpt, each condition trains one adapter on all
 passages' sequences and asks all their questions (the paper's continued-pretraining setting).
 Accuracy is pooled over questions with a 95% bootstrap interval that resamples passages.
 """
@@ -27,12 +30,15 @@ from seal_desk.errors import InputError
 from seal_desk.events import Message
 from seal_desk.report import RichReporter
 
-CONDITIONS = ("base", "passage", "self-edit", "given-self-edits", "seal")
+CONDITIONS = ("base", "passage", "self-edit", "given-self-edits", "seal", "rag", "rag+adapter")
+RAG_CONDITIONS = ("rag", "rag+adapter")
+RAG_ADAPTERS = ("passage", "self-edit", "given-self-edits")
 LABELS = {
     "base": "Base model",
     "passage": "Train on passage",
     "self-edit": "Passage + own self-edits",
     "given-self-edits": "Passage + given self-edits",
+    "rag": "Base model + retrieved passages (RAG)",
 }
 
 
@@ -95,23 +101,35 @@ def run_knowledge_bench(engine: Engine, args, err: Console) -> int:
     generators = _generators(args, conditions, engine)
     conditions = [x for c in conditions for x in (list(generators) if c == "seal" else [c])]
     seed = args.seed if args.seed is not None else 42
-    passages = select(load_data_file(Path(args.data)), args.n, seed, args.order, args.offset)
-    passages = [p for p in passages if p.questions]
+    chosen = select(load_data_file(Path(args.data)), args.n, seed, args.order, args.offset)
+    passages = [p for p in chosen if p.questions]
     if not passages:
         raise InputError(f"{args.data}: no passages with questions selected")
     _supplied(args, passages)
-    if "given-self-edits" in conditions and not all(p.self_edits for p in passages):
+    rag_adapter = getattr(args, "rag_adapter", None) or "self-edit"
+    if rag_adapter not in RAG_ADAPTERS:
+        raise InputError(f"--rag-adapter must be one of {', '.join(RAG_ADAPTERS)}")
+    if "given-self-edits" in {*conditions, rag_adapter if "rag+adapter" in conditions else None} and not all(
+            p.self_edits for p in passages):
         raise InputError("given-self-edits needs 'self_edits' on every passage (in --data or via --self-edits F)")
+    top_k = getattr(args, "top_k", None) or 3
+    index = None
+    if set(RAG_CONDITIONS) & set(conditions):
+        from seal_desk.retrieval import Index
+
+        index = Index(chosen, getattr(args, "retrieval", None) or "auto")
     k = engine.config.self_edit.k
     fmt = engine.config.self_edit.format
     cpt = bool(getattr(args, "cpt", False))
-    labels = {**LABELS, **{c: label for c, (label, _) in generators.items()}}
+    labels = {**LABELS, **{c: label for c, (label, _) in generators.items()},
+              "rag+adapter": f"{LABELS[rag_adapter]} + retrieved passages"}
     loaded_generators = {}
     per: dict[str, list[dict]] = {c: [] for c in conditions}
     started = time.perf_counter()
     err.print(f"[bold]bench knowledge[/]: {len(passages)} passages, conditions {', '.join(conditions)}, "
               f"{engine.loaded.name} on {engine.loaded.placement.label}, format {fmt}, k={k}"
-              + (", continued pretraining (one adapter for all passages)" if cpt else ""))
+              + (", continued pretraining (one adapter for all passages)" if cpt else "")
+              + (f", retrieval {index.label} over {len(index)} passages, top {top_k}" if index else ""))
 
     def training(cond: str, i: int, passage: Passage, reporter) -> tuple[list[str], list[str]]:
         """(sequences, self-edits) of one passage under a condition."""
@@ -132,40 +150,68 @@ def run_knowledge_bench(engine: Engine, args, err: Console) -> int:
             engine.generator = None
         return engine.sequences_for(passage, edits, fmt), edits
 
-    def row(passage, report, tokens, seconds, sequences, edits) -> dict:
+    def row(passage, report, tokens, seconds, sequences, edits, rag: bool) -> dict:
         return {
             "title": passage.title, "correct": report.correct, "questions": len(report.answers),
             "f1": sum(a.grade.f1 for a in report.answers), "tokens": tokens, "seconds": seconds,
             "sequences": len(sequences),
+            "retrieved": (sum((passage.title, passage.text) in a.asked.context for a in report.answers)
+                          if rag else None),
             "answers": [{"question": a.asked.question, "gold": a.asked.answer, "answer": a.text,
                          "correct": a.grade.correct} for a in report.answers],
             "self_edits": edits,
         }
 
+    slot: dict = {}  # what the training slot holds now: condition, sequences, self-edits, tokens, seconds
+
+    def train_for(cond: str, train, key) -> dict:
+        """Train `cond`'s adapter (rag+adapter trains its --rag-adapter condition's, or reuses it)."""
+        cond = rag_adapter if cond == "rag+adapter" else cond
+        if slot.get("key") != (cond, key):
+            t = time.perf_counter()
+            sequences, edits = train(cond)
+            slot.update(key=(cond, key), sequences=sequences, edits=edits,
+                        tokens=engine.train_on(sequences, reporter).tokens, seconds=time.perf_counter() - t)
+        return slot
+
+    def ask(cond: str, questions):
+        if cond == "base":
+            return engine.recall(questions, None, cond)
+        if cond == "rag":
+            return engine.recall_rag(questions, index, top_k, None, cond)
+        if cond == "rag+adapter":
+            return engine.recall_rag(questions, index, top_k, SLOT, cond)
+        return engine.recall(questions, SLOT, cond)
+
     with RichReporter(err) as reporter:
         if cpt:
             questions = asked_for(passages)
+
+            def train_all(cond):
+                sequences, edits = [], []
+                for i, passage in enumerate(passages):
+                    reporter(_progress(i, len(passages), f"{cond}: {passage.title}"))
+                    seqs, eds = training(cond, i, passage, reporter)
+                    sequences += seqs
+                    edits.append(eds)
+                return sequences, edits
+
             for cond in conditions:
                 t = time.perf_counter()
-                sequences, edits, tokens = [], [], 0
-                if cond == "base":
-                    report = engine.recall(questions, None, cond)
-                else:
-                    for i, passage in enumerate(passages):
-                        reporter(_progress(i, len(passages), f"{cond}: {passage.title}"))
-                        seqs, eds = training(cond, i, passage, reporter)
-                        sequences += seqs
-                        edits.append(eds)
-                    tokens = engine.train_on(sequences, reporter).tokens
-                    report = engine.recall(questions, SLOT, cond)
-                seconds = (time.perf_counter() - t) / len(passages)
+                edits, tokens, trained_s = [], 0, 0.0
+                if cond not in ("base", "rag"):
+                    trained = train_for(cond, train_all, "all")
+                    edits, tokens, trained_s = trained["edits"], trained["tokens"], trained["seconds"]
+                    t = time.perf_counter()
+                report = ask(cond, questions)
+                seconds = (time.perf_counter() - t + trained_s) / len(passages)
                 at = 0
                 for i, passage in enumerate(passages):
                     n = len(passage.questions)
                     part = replace(report, answers=report.answers[at : at + n])
                     at += n
                     per[cond].append(row(passage, part, tokens / len(passages), seconds, [],
-                                         edits[i] if edits else []))
+                                         edits[i] if edits else [], cond in RAG_CONDITIONS))
                 reporter(Message(f"{cond}: {report.correct}/{len(report.answers)}"))
         else:
             for i, passage in enumerate(passages):
@@ -173,14 +219,15 @@ def run_knowledge_bench(engine: Engine, args, err: Console) -> int:
                 questions = asked_for([passage])
                 for cond in conditions:
                     t = time.perf_counter()
-                    tokens, edits, sequences = 0, [], []
-                    if cond == "base":
-                        report = engine.recall(questions, None, cond)
-                    else:
-                        sequences, edits = training(cond, i, passage, reporter)
-                        tokens = engine.train_on(sequences, reporter).tokens
-                        report = engine.recall(questions, SLOT, cond)
-                    per[cond].append(row(passage, report, tokens, time.perf_counter() - t, sequences, edits))
+                    tokens, edits, sequences, trained_s = 0, [], [], 0.0
+                    if cond not in ("base", "rag"):
+                        trained = train_for(cond, lambda c: training(c, i, passage, reporter), i)
+                        sequences, edits, tokens, trained_s = (trained["sequences"], trained["edits"],
+                                                               trained["tokens"], trained["seconds"])
+                        t = time.perf_counter()
+                    report = ask(cond, questions)
+                    per[cond].append(row(passage, report, tokens, time.perf_counter() - t + trained_s, sequences,
+                                         edits, cond in RAG_CONDITIONS))
                 reporter(Message(f"[{i + 1}/{len(passages)}] {passage.title[:40]}: " + ", ".join(
                     f"{c} {per[c][-1]['correct']}/{per[c][-1]['questions']}" for c in conditions)))
         reporter(_progress(len(passages), len(passages), "done"))
@@ -190,6 +237,8 @@ def run_knowledge_bench(engine: Engine, args, err: Console) -> int:
         "n": len(passages), "seed": seed, "order": args.order, "format": fmt, "k": k,
         "setting": "continued pretraining (one adapter, all passages)" if cpt else "single passage",
         "generators": {c: path for c, (_, path) in generators.items()},
+        "retrieval": ({"index": index.label, "passages": len(index), "top_k": top_k, "rag_adapter": rag_adapter}
+                      if index else None),
         "grading": "local: reply states the gold answer (normalised, whole tokens); paper used a GPT-4.1 judge",
         "inner_loop": {"r": engine.config.inner.lora.r, "alpha": engine.config.inner.lora.alpha,
                        "lr": engine.config.inner.lr, "epochs": engine.config.inner.epochs,
@@ -233,6 +282,9 @@ def _summarise(per: dict[str, list[dict]], labels: dict[str, str]) -> dict:
             "tokens_per_passage": sum(r["tokens"] for r in rows) / len(rows),
             "seconds_per_passage": sum(r["seconds"] for r in rows) / len(rows),
         }
+        retrieved = [r["retrieved"] for r in rows if r.get("retrieved") is not None]
+        if retrieved:
+            out[cond]["retrieval_hit"] = sum(retrieved) / total if total else 0.0
     return out
 
 
@@ -250,7 +302,13 @@ def markdown_table(result: dict) -> str:
             f"{s['ci95'][0]:.1%}–{s['ci95'][1]:.1%} | {s['f1']:.3f} | {s['tokens_per_passage']:.0f} | "
             f"{s['seconds_per_passage']:.1f} |"
         )
-    lines += ["", f"Grading: {result['grading']}.", ""]
+    lines += [""]
+    rag = [s for s in result["conditions"].values() if "retrieval_hit" in s]
+    if rag and result.get("retrieval"):
+        r = result["retrieval"]
+        lines += [f"Retrieval: {r['index']} over the {r['passages']} selected passages, top {r['top_k']}; the "
+                  f"question's own passage was retrieved for {rag[0]['retrieval_hit']:.0%} of questions.", ""]
+    lines += [f"Grading: {result['grading']}.", ""]
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
+from seal_desk.config import RETRIEVAL_MODES, STRATEGIES, ContinualConfig
 from seal_desk.errors import Cancelled, SealDeskError
 
 
@@ -56,6 +57,21 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--judge", action="store_true", help="also ask the base model for a yes/no verdict per answer (off by default)")
 
 
+def _retrieval_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default=ContinualConfig.retrieval,
+                   help="auto: BM25 + embeddings when the embedding model is installed, else BM25")
+
+
+def _replay_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replay-budget", type=int, default=ContinualConfig.replay_budget, metavar="N",
+                   help="replay strategy: most earlier sequences replayed per update")
+
+
+def _continual_args(p: argparse.ArgumentParser) -> None:
+    _replay_arg(p)
+    _retrieval_arg(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seal-desk", description=__doc__)
     parser.add_argument("--version", action="version", version=f"seal-desk {__import__('seal_desk').__version__}")
@@ -99,9 +115,27 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a generator checkpoint from `seal-desk rl` (adds a SEAL row); repeat for several rounds")
     kn.add_argument("--cpt", action="store_true",
                     help="continued pretraining: one adapter on all n passages, all their questions asked")
+    kn.add_argument("--top-k", type=int, default=ContinualConfig.top_k, metavar="K",
+                    help="passages retrieved per question for the rag conditions")
+    kn.add_argument("--rag-adapter", default="self-edit", choices=["passage", "self-edit", "given-self-edits"],
+                    help="which condition's adapter rag+adapter uses")
+    _retrieval_arg(kn)
     kn.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write results JSON here")
     kn.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
     _train_args(kn)
+    ct = bsub.add_parser("continual", help="learn N documents one after another: forgetting matrix per strategy")
+    ct.add_argument("--data", required=True, help="SQuAD-format passages with questions; each passage is one document")
+    ct.add_argument("--sequence", type=int, default=8, metavar="N", help="documents learned one after another")
+    ct.add_argument("--strategy", choices=[*STRATEGIES, "all"], default="all")
+    ct.add_argument("--probe", default=None, metavar="F",
+                    help="general-knowledge questions the base model answers (questions or data file): tracks "
+                         "what learning costs elsewhere")
+    ct.add_argument("--offset", type=int, default=0, help="skip this many selected passages first")
+    ct.add_argument("--order", choices=["seal", "file"], default="seal")
+    _continual_args(ct)
+    ct.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write results JSON here")
+    ct.add_argument("--markdown", default=None, metavar="OUT", help="write the tables as Markdown here")
+    _train_args(ct)
     sp = bsub.add_parser("speed", help="generation, training and recall speed, memory and MFU on this device")
     sp.add_argument("--tokens", type=int, default=64, help="new tokens per generation measurement")
     sp.add_argument("--compare-generate", action="store_true", help="also time transformers' generate side by side")
@@ -110,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--candidates", type=int, default=5, metavar="K", help="candidates for --compare-serial and batch k")
     sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     _train_args(sp)
+    up = sub.add_parser("update", help="learn the new and changed documents of a folder since the last run "
+                                       "(one run at a time; for cron)")
+    up.add_argument("dir", help="folder of documents (.txt .md .html .pdf .json .jsonl)")
+    up.add_argument("--strategy", choices=STRATEGIES, default=ContinualConfig.strategy,
+                    help=f"how documents are kept apart (default {ContinualConfig.strategy}, provisional)")
+    _replay_arg(up)
+    up.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    _train_args(up)
     rl = sub.add_parser("rl", help="SEAL's outer loop (ReST-EM): learn to write better self-edits; resumable")
     rl.add_argument("--data", required=True, help="training passages with questions (SQuAD/SEAL JSON or JSONL)")
     rl.add_argument("--out", required=True, help="run folder: generator checkpoints, SFT sets, summary.json; "

@@ -18,7 +18,7 @@ from seal_desk.report import RichReporter, accuracy_line, recall_table
 def dispatch(args, err: Console) -> int:
     handler = {
         "models": cmd_models, "learn": cmd_learn, "eval": cmd_eval, "adapters": cmd_adapters, "bench": cmd_bench,
-        "rl": cmd_rl,
+        "rl": cmd_rl, "update": cmd_update,
     }[args.command]
     return handler(args, err)
 
@@ -206,9 +206,20 @@ def cmd_bench(args, err: Console) -> int:
         from seal_desk.bench_speed import run_speed_bench
 
         return run_speed_bench(engine, args, err)
+    if args.bench == "continual":
+        from seal_desk.bench_continual import run_continual_bench
+
+        return run_continual_bench(engine, args, err)
     from seal_desk.bench_knowledge import run_knowledge_bench
 
     return run_knowledge_bench(engine, args, err)
+
+
+# update ------------------------------------------------------------------------------------------
+def cmd_update(args, err: Console) -> int:
+    from seal_desk.update import run_update
+
+    return run_update(args, err)
 
 
 # rl ----------------------------------------------------------------------------------------------

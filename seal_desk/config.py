@@ -73,6 +73,20 @@ class OuterLoopConfig:
     seed: int = 42
 
 
+STRATEGIES = ("merge", "adapters", "replay")  # continual learning, see continual.py
+RETRIEVAL_MODES = ("auto", "bm25", "hybrid")  # see retrieval.py
+
+
+@dataclass(frozen=True)
+class ContinualConfig:
+    """Learning many documents one after another (`bench continual`, `update`)."""
+
+    strategy: str = "adapters"  # provisional default for `update`, to be settled by `bench continual`
+    replay_budget: int = 64  # most earlier sequences replayed per update (replay strategy)
+    retrieval: str = "auto"  # routing index: hybrid when the embedding model is installed, else BM25
+    top_k: int = 3  # passages retrieved per question for RAG answers
+
+
 @dataclass(frozen=True)
 class SealConfig:
     inner: InnerLoopConfig = field(default_factory=InnerLoopConfig)
@@ -106,6 +120,9 @@ def _pick(kind, data: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "DEFAULT_TARGETS",
+    "RETRIEVAL_MODES",
+    "STRATEGIES",
+    "ContinualConfig",
     "InnerLoopConfig",
     "LoraSettings",
     "OuterLoopConfig",

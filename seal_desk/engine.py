@@ -20,7 +20,7 @@ from seal_desk.events import CancelToken, EventSink, Message, Progress, TokenGen
 from seal_desk.generation import generate
 from seal_desk.inner_loop import TrainReport, train, train_candidates
 from seal_desk.loader import LoadedModel
-from seal_desk.recall import Asked, RecallReport, ask, evaluate, evaluate_groups
+from seal_desk.recall import Asked, RecallReport, ask, evaluate, evaluate_groups, question_ids
 from seal_desk.workspace import Workspace
 
 
@@ -139,11 +139,12 @@ class Engine:
         cfg = self.cfg.self_edit
         return se.training_sequences(passage.title, passage.text, edits, fmt, cfg.include_passage, cfg.min_grounding)
 
-    def train_on(self, sequences: list[str], on_event: EventSink = ignore, cancel: CancelToken | None = None) -> TrainReport:
-        """Fresh adapter in the training slot, fine-tuned on `sequences`."""
+    def train_on(self, sequences: list[str], on_event: EventSink = ignore, cancel: CancelToken | None = None,
+                 fresh: bool = True) -> TrainReport:
+        """Fresh adapter in the training slot (fresh=False: the slot's adapter further), fine-tuned on `sequences`."""
         self.trained = False
         with _model_train_guard(self):
-            report = train(self.host, self.tokenizer, sequences, self.cfg.inner, on_event, cancel)
+            report = train(self.host, self.tokenizer, sequences, self.cfg.inner, on_event, cancel, fresh=fresh)
         self.trained = True
         return report
 
@@ -192,6 +193,31 @@ class Engine:
                                 [(a.asked.question, a.asked.answer, a.text) for a in report.answers])
             report.answers = [replace(a, grade=replace(a.grade, judged=v)) for a, v in zip(report.answers, said)]
         return report
+
+    def with_context(self, questions: Sequence[Asked], index, top_k: int = 3) -> list[Asked]:
+        """`questions` carrying the passages `index` retrieves for each, as many as fit the model's context."""
+        from seal_desk.retrieval import query_text
+
+        hits = index.search_many([query_text(q.title, q.question) for q in questions], top_k)
+        budget = self.loaded.context_limit - self.cfg.recall.max_new_tokens
+        out = []
+        for q, found in zip(questions, hits):
+            context = tuple((p.title, p.text) for p, _ in found)
+            while context and len(question_ids(self.tokenizer, self.loaded.prompt_style, q.title, q.question,
+                                               context)) > budget:
+                context = context[:-1]
+            out.append(replace(q, context=context))
+        return out
+
+    def recall_rag(
+        self, questions: Sequence[Asked], index, top_k: int = 3, adapter: Optional[str] = None, phase: str = "rag",
+        on_event: EventSink = ignore, cancel: CancelToken | None = None,
+    ) -> RecallReport:
+        """Recall with the passages a retrieval `index` finds for each question in the prompt (RAG).
+
+        `adapter` as in `recall`: None for the base model, SLOT or a loaded name for an adapter.
+        """
+        return self.recall(self.with_context(questions, index, top_k), adapter, phase, on_event, cancel)
 
     def ask(self, prompt: str, adapter: Optional[str] = None, max_new_tokens: int = 160) -> str:
         with self.host.using(adapter) as model:

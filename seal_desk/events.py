@@ -85,7 +85,29 @@ class RoundFinished:
     sft_loss: Optional[float]
 
 
-Event = Union[Progress, TokenGenerated, TrainStep, AnswerGraded, Message, RewardScored, RoundFinished]
+@dataclass(frozen=True)
+class UpdateEvaluated:
+    """Continual learning: after update `update` (0-based), recall on every document learned so far."""
+
+    strategy: str
+    update: int
+    updates: int
+    title: str  # the document just learned
+    accuracies: tuple[float, ...]  # one per document learned so far, in learning order
+    probe: Optional[float] = None  # accuracy on the general-knowledge probe set, when there is one
+
+
+@dataclass(frozen=True)
+class FileUpdated:
+    """`seal-desk update`: one file was learned, left as it was, or failed."""
+
+    path: str
+    status: str  # "learned" | "unchanged" | "failed"
+    detail: str = ""
+
+
+Event = Union[Progress, TokenGenerated, TrainStep, AnswerGraded, Message, RewardScored, RoundFinished,
+              UpdateEvaluated, FileUpdated]
 EventSink = Callable[[Event], None]
 
 

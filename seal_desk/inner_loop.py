@@ -80,9 +80,16 @@ def train(
     on_event: EventSink = ignore,
     cancel: CancelToken | None = None,
     examples: list | None = None,
+    fresh: bool = True,
 ) -> TrainReport:
-    """Train the host's fresh `default` adapter on `sequences` (or ready token `examples`); returns a report."""
-    host.prepare(cfg.lora, cfg.seed)
+    """Train the host's fresh `default` adapter on `sequences` (or ready token `examples`); returns a report.
+
+    `fresh=False` trains the adapter already in the slot further instead (a new optimizer and schedule).
+    """
+    if fresh:
+        host.prepare(cfg.lora, cfg.seed)
+    else:
+        host.resume(cfg.lora)
     model = host.peft
     device = next(model.parameters()).device
     examples = examples if examples is not None else encode(tokenizer, sequences, cfg.max_seq_len)

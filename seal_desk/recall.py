@@ -1,7 +1,9 @@
 """Closed-book recall: ask a passage's questions without the passage and grade the answers.
 
 SEAL's prompt: "Let's answer a question directly and concisely.\\nQuestion: Topic: {title}\\n
-{question}\\nAnswer:\\n", greedy decoding, short answers, batched generation.
+{question}\\nAnswer:\\n", greedy decoding, short answers, batched generation. A question that
+carries retrieved passages (`Asked.context`) is asked with `RAG_PROMPT` instead: the same question
+after the passages (retrieval-augmented, open-book).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from seal_desk.grading import Grade, grade
 from seal_desk.self_edit import user_prompt_ids
 
 PROMPT = "Let's answer a question directly and concisely.\nQuestion: Topic: {title}\n{question}\nAnswer:\n"
+RAG_PROMPT = ("Let's answer a question directly and concisely, using the passages below where they help.\n\n"
+              "{passages}Question: Topic: {title}\n{question}\nAnswer:\n")
+RAG_PASSAGE = "Passage {n} (Topic: {title}):\n{text}\n\n"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class Asked:
     question: str
     answer: str
     question_id: Optional[int] = None
+    context: tuple[tuple[str, str], ...] = ()  # retrieved (title, text) passages to show, best first
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,16 @@ class RecallReport:
         return sum(a.grade.f1 for a in self.answers) / len(self.answers) if self.answers else 0.0
 
 
-def question_ids(tokenizer, prompt_style: str, title: str, question: str) -> list[int]:
-    text = PROMPT.format(title=title, question=question)
+def rag_prompt(title: str, question: str, context: Sequence[tuple[str, str]]) -> str:
+    """The closed-book question after retrieved (title, text) passages."""
+    passages = "".join(RAG_PASSAGE.format(n=n, title=t, text=x.strip()) for n, (t, x) in enumerate(context, 1))
+    return RAG_PROMPT.format(passages=passages, title=title, question=question)
+
+
+def question_ids(tokenizer, prompt_style: str, title: str, question: str,
+                 context: Sequence[tuple[str, str]] = ()) -> list[int]:
+    """Token ids of a question: SEAL's closed-book prompt, or the RAG prompt when passages are given."""
+    text = rag_prompt(title, question, context) if context else PROMPT.format(title=title, question=question)
     return user_prompt_ids(tokenizer, prompt_style, text.rstrip("\n"), text)
 
 
@@ -122,13 +136,14 @@ def evaluate_groups(
     """
     started = time.perf_counter()
     # Longest prompts first keeps left padding small within a batch.
-    order = sorted(range(len(questions)), key=lambda i: -len(questions[i].question))
+    order = sorted(range(len(questions)), key=lambda i: -_length(questions[i]))
     answers: list[dict[int, Answer]] = [{} for _ in range(groups)]
     stop = list(stop_ids) + [i for i in tokenizer("\n\n", add_special_tokens=False)["input_ids"][-1:]]
     per_batch = cfg.batch_size  # questions per batch; each is asked once per group
     for start in range(0, len(order), per_batch):
         idx = order[start : start + per_batch]
-        prompts = [question_ids(tokenizer, prompt_style, questions[i].title, questions[i].question) for i in idx]
+        prompts = [question_ids(tokenizer, prompt_style, questions[i].title, questions[i].question, questions[i].context)
+                   for i in idx]
         outs = generate(model, tokenizer, prompts * groups, max_new_tokens=cfg.max_new_tokens, stop_ids=stop,
                         cancel=cancel)
         for g in range(groups):
@@ -142,3 +157,7 @@ def evaluate_groups(
         on_event(Progress(phase, len(answers[0]), len(questions)))
     seconds = time.perf_counter() - started
     return [RecallReport([group[i] for i in range(len(questions))], seconds) for group in answers]
+
+
+def _length(q: Asked) -> int:
+    return len(q.question) + sum(len(text) for _, text in q.context)

@@ -1,7 +1,7 @@
 """The workspace: one SQLite database (stdlib sqlite3) plus a folder of saved adapters.
 
-Holds documents, passages, questions, self-edits, adapters (path + weights hash), runs and
-per-question results. Every write is one transaction; WAL journaling keeps the database usable
+Holds documents, passages, questions, self-edits, adapters (path + weights hash), runs,
+per-question results, the outer loop's records and the continual updates (`seal-desk update`). Every write is one transaction; WAL journaling keeps the database usable
 after a killed process. The schema is versioned in `PRAGMA user_version`.
 """
 
@@ -21,7 +21,7 @@ from seal_desk.documents import Document, Passage, Question
 from seal_desk.errors import InputError
 from seal_desk.paths import data_home
 
-SCHEMA_VERSION = 2  # v2 adds the rl_* tables (outer loop)
+SCHEMA_VERSION = 3  # v2 adds the rl_* tables (outer loop); v3 continual_updates (seal-desk update)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -79,6 +79,13 @@ CREATE TABLE IF NOT EXISTS rl_rounds (
     generator TEXT, sft_examples INTEGER NOT NULL, sft_loss REAL, finished_at REAL NOT NULL,
     PRIMARY KEY(rl_run_id, round)
 );
+CREATE TABLE IF NOT EXISTS continual_updates (
+    id INTEGER PRIMARY KEY, model TEXT NOT NULL, strategy TEXT NOT NULL, path TEXT NOT NULL,
+    sha256 TEXT NOT NULL, document_id INTEGER REFERENCES documents(id) ON DELETE SET NULL,
+    adapter_id INTEGER REFERENCES adapters(id) ON DELETE SET NULL, sequences TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS continual_updates_key ON continual_updates(model, strategy, path);
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(document_id);
 CREATE INDEX IF NOT EXISTS questions_passage ON questions(passage_id);
 CREATE INDEX IF NOT EXISTS results_run ON results(run_id);
@@ -109,6 +116,20 @@ class RunRecord:
     summary: dict
     started_at: float
     finished_at: Optional[float]
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """One file version learned by `seal-desk update` (sha256 of the file's bytes)."""
+
+    id: int
+    path: str
+    sha256: str
+    document_id: Optional[int]
+    adapter_id: Optional[int]
+    sequences: list
+    created_at: float
+    current: bool  # the latest version learned of this path
 
 
 class Workspace:
@@ -171,20 +192,22 @@ class Workspace:
     # documents -------------------------------------------------------------------------------
     def add_document(self, doc: Document) -> Document:
         """Store a document with its passages and questions; returns it with ids filled in."""
-        now = time.time()
         with self.tx() as db:
-            doc.id = db.execute(
-                "INSERT INTO documents(path, title, sha256, added_at) VALUES (?,?,?,?)",
-                (doc.path, doc.title, doc.sha256, now),
-            ).lastrowid
-            for idx, passage in enumerate(doc.passages):
-                passage.id = db.execute(
-                    "INSERT INTO passages(document_id, idx, title, text, sha256, supplied_self_edits) VALUES (?,?,?,?,?,?)",
-                    (doc.id, idx, passage.title, passage.text, passage.sha256, json.dumps(passage.self_edits)),
-                ).lastrowid
-                for q in passage.questions:
-                    q.id = self._insert_question(db, passage.id, q)
+            self._insert_document(db, doc)
         return doc
+
+    def _insert_document(self, db, doc: Document) -> None:
+        doc.id = db.execute(
+            "INSERT INTO documents(path, title, sha256, added_at) VALUES (?,?,?,?)",
+            (doc.path, doc.title, doc.sha256, time.time()),
+        ).lastrowid
+        for idx, passage in enumerate(doc.passages):
+            passage.id = db.execute(
+                "INSERT INTO passages(document_id, idx, title, text, sha256, supplied_self_edits) VALUES (?,?,?,?,?,?)",
+                (doc.id, idx, passage.title, passage.text, passage.sha256, json.dumps(passage.self_edits)),
+            ).lastrowid
+            for q in passage.questions:
+                q.id = self._insert_question(db, passage.id, q)
 
     @staticmethod
     def _insert_question(db, passage_id: int, q: Question) -> int:
@@ -340,6 +363,32 @@ class Workspace:
             db.executemany("UPDATE runs SET status='interrupted', finished_at=? WHERE id=?",
                            [(time.time(), i) for i in stale])
         return len(stale)
+
+    # continual updates -----------------------------------------------------------------------
+    def record_update(self, model: str, strategy: str, path: str, sha256: str, doc: Document,
+                      adapter: tuple[str, str, str, dict], sequences: list[str]) -> tuple[int, int]:
+        """A learned file version: its document, its adapter (name, path, sha256, config) and the update row,
+        in one transaction; returns (update id, adapter id)."""
+        name, folder, adapter_sha, config = adapter
+        with self.tx() as db:
+            self._insert_document(db, doc)
+            adapter_id = db.execute(
+                "INSERT INTO adapters(name, path, sha256, document_id, model, config, created_at) VALUES (?,?,?,?,?,?,?)",
+                (name, str(folder), adapter_sha, doc.id, model, json.dumps(config), time.time()),
+            ).lastrowid
+            update_id = db.execute(
+                "INSERT INTO continual_updates(model, strategy, path, sha256, document_id, adapter_id, sequences, "
+                "created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (model, strategy, path, sha256, doc.id, adapter_id, json.dumps(sequences), time.time()),
+            ).lastrowid
+        return update_id, adapter_id
+
+    def updates(self, model: str, strategy: str) -> list[UpdateRecord]:
+        """Every file version learned with this model and strategy, oldest first."""
+        rows = self._rows("SELECT * FROM continual_updates WHERE model=? AND strategy=? ORDER BY id", (model, strategy))
+        latest = {r["path"]: r["id"] for r in rows}
+        return [UpdateRecord(r["id"], r["path"], r["sha256"], r["document_id"], r["adapter_id"],
+                             json.loads(r["sequences"]), r["created_at"], latest[r["path"]] == r["id"]) for r in rows]
 
     # settings --------------------------------------------------------------------------------
     @staticmethod
