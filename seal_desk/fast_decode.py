@@ -12,9 +12,10 @@ Two precisions (`decoder(model, exact=...)`):
   bf16   on CPUs with AVX512-BF16, for models of 20M-2B params (BF16_PARAMS): a bf16 copy of the
          layer weights (q|k|v and gate|up fused) in oneDNN's packed layout, LoRA folded in
          (W + scale·B·A). ~3x faster matmuls than fp32 here; norms, RoPE, attention, KV cache and
-         the residual stream stay fp32, and the top logits are recomputed in fp32 (bf16 rounding
-         would create ties). Used for sampling (self-edits), where token-exactness means nothing;
-         greedy bf16 decoding diverges from fp32 at near-ties, so greedy stays exact.
+         the residual stream stay fp32. Used for sampling (self-edits), where token-exactness
+         means nothing. Greedy bf16 decoding diverges from fp32 at near-ties (even with the top
+         logits recomputed in fp32, which removes the ties bf16 rounding creates), so greedy
+         decoding stays exact unless BF16 is True.
 
 Anything the lean forward does not reproduce (other architectures, forward hooks, quantized or
 DoRA layers, dynamic RoPE, active dropout, CUDA) is refused by `unsupported_reason`, and
@@ -40,7 +41,7 @@ BF16_PARAMS = (20_000_000, 2_000_000_000)  # auto bf16 only between: tiny models
                                            # for big ones a bf16 copy costs too much memory
 KEEP = {None: 4, torch.bfloat16: 1}  # decoders cached per model and precision (exact ones copy nothing)
 BF16: Optional[bool] = None  # None: bf16 for sampling on CPUs with AVX512-BF16; True/False: always/never
-REFINE = 16  # with bf16 matmuls, the top logits recomputed in fp32
+REFINE = 16  # bf16 greedy decoding: the top logits recomputed in fp32
 
 _PROJ = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
@@ -255,12 +256,15 @@ class Decoder:
             ref() is t and t.data_ptr() == ptr and t._version == version
             for (ref, ptr, version), t in zip(self._refs, sources))
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
-        """lm_head. bf16: a rough pass over the vocabulary, its top REFINE logits redone in fp32."""
+    def logits(self, h: torch.Tensor, refine: bool) -> torch.Tensor:
+        """lm_head. bf16: a rough pass over the vocabulary; with `refine` (for greedy decoding: bf16
+        rounding creates ties) its top REFINE logits are redone in fp32."""
         if self.lm_rough is None:
             return F.linear(h.to(self.lm_head.dtype), self.lm_head, self.lm_bias).float()
         logits = _packed_mm(h, self.lm_rough).float()
         logits = logits if self.lm_bias is None else logits + self.lm_bias
+        if not refine:
+            return logits
         top = logits.topk(min(REFINE, logits.shape[-1]), dim=-1).indices
         exact = (self.lm_head[top] @ h[:, :, None]).squeeze(-1)
         return logits.scatter_(-1, top, exact if self.lm_bias is None else exact + self.lm_bias[top])
@@ -278,9 +282,9 @@ class Decoder:
         x = F.embedding(ids, self.embed).float()
         cos, sin = session.cos[:n, t:end, None], session.sin[:n, t:end, None]
         for i, (ln1, qkv_proj, o_proj, ln2, gate_up_proj, down_proj) in enumerate(self.layers):
-            qkv = qkv_proj(_rms(x, ln1, self.eps)).view(n, s, H + 2 * KV, D)
+            qkv = qkv_proj(_rms(x, ln1, self.eps)).float().view(n, s, H + 2 * KV, D)
             qk = qkv[:, :, : H + KV]
-            qk = qk * cos + qk.roll(D // 2, -1) * sin  # == q·cos + rotate_half(q)·sin (sin pre-signed), fp32
+            qk = qk * cos + qk.roll(D // 2, -1) * sin  # == q·cos + rotate_half(q)·sin (sin pre-signed)
             k_cache, v_cache = session.k[i], session.v[i]
             k_cache[:, :, t:end] = qk[:, :, H:].transpose(1, 2)
             v_cache[:, :, t:end] = qkv[:, :, H + KV:].transpose(1, 2)
@@ -295,17 +299,19 @@ class Decoder:
                 att = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=mask is None,
                                                      enable_gqa=KV != H).transpose(1, 2)
             x = x + o_proj(att.reshape(n, s, H * D))
-            gu = gate_up_proj(_rms(x, ln2, self.eps))
-            x = x + down_proj(F.silu(gu[..., : self.inter].float()) * gu[..., self.inter :])
+            gu = gate_up_proj(_rms(x, ln2, self.eps)).float()
+            x = x + down_proj(F.silu(gu[..., : self.inter]) * gu[..., self.inter :])
         session.length = end
-        return self.logits(_rms(x[:, -1], self.norm, self.eps)).expand(rows, -1)
+        return self.logits(_rms(x[:, -1], self.norm, self.eps), session.greedy).expand(rows, -1)
 
 
 class Session:
-    """One batched generation: static KV cache, positions and key mask for `mask.shape[1] + new` tokens."""
+    """One batched generation: static KV cache, positions and key mask for `mask.shape[1] + new` tokens.
+    `greedy`: the logits feed an argmax (see Decoder.logits)."""
 
-    def __init__(self, dec: Decoder, mask: torch.Tensor, new_tokens: int) -> None:
+    def __init__(self, dec: Decoder, mask: torch.Tensor, new_tokens: int, greedy: bool = True) -> None:
         n, width = mask.shape
+        self.greedy = greedy
         total = width + new_tokens
         if dec.window is not None and total > dec.window:
             raise Unsupported("sequence longer than the sliding window")

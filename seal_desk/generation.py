@@ -132,7 +132,7 @@ def _fast_forward(model, mask: torch.Tensor, max_new_tokens: int, fast: Optional
 
     try:
         decoder = fast_decode.decoder(model, exact=exact)
-        session = fast_decode.Session(decoder, mask, max_new_tokens)
+        session = fast_decode.Session(decoder, mask, max_new_tokens, greedy=exact)
     except fast_decode.Unsupported as exc:
         if fast:
             raise ModelError(f"the fast decode path does not support this model: {exc}") from None
