@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("--sft-epochs", type=int, default=None)
     rl.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the reward summary JSON here")
     _train_args(rl)
+    from seal_desk.arc.cli import add_parser as add_arc_parser
+
+    add_arc_parser(sub)
     return parser
 
 

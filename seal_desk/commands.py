@@ -18,7 +18,7 @@ from seal_desk.report import RichReporter, accuracy_line, recall_table
 def dispatch(args, err: Console) -> int:
     handler = {
         "models": cmd_models, "learn": cmd_learn, "eval": cmd_eval, "adapters": cmd_adapters, "bench": cmd_bench,
-        "rl": cmd_rl, "update": cmd_update,
+        "rl": cmd_rl, "update": cmd_update, "arc": cmd_arc,
     }[args.command]
     return handler(args, err)
 
@@ -213,6 +213,13 @@ def cmd_bench(args, err: Console) -> int:
     from seal_desk.bench_knowledge import run_knowledge_bench
 
     return run_knowledge_bench(engine, args, err)
+
+
+# arc ---------------------------------------------------------------------------------------------
+def cmd_arc(args, err: Console) -> int:
+    from seal_desk.arc.cli import run
+
+    return run(args, err)
 
 
 # update ------------------------------------------------------------------------------------------

@@ -73,6 +73,30 @@ class OuterLoopConfig:
     seed: int = 42
 
 
+@dataclass(frozen=True)
+class ArcSettings:
+    """Few-shot mode (ARC): test-time training on a task's demonstrations, sized for a small model.
+
+    SEAL's values (Llama-3.2-1B-Instruct on a GPU) are in the comments; the defaults are what a 135M
+    model on a CPU can afford per task. The self-edit config itself (augmentations, strategy, learning
+    rate, epochs) is chosen by the model, see seal_desk/arc/self_edit.py.
+    """
+
+    lora: LoraSettings = field(default_factory=lambda: LoraSettings(r=16, alpha=32))  # paper: r=128, alpha=16
+    leave_out: tuple[int, ...] = (1, 2)  # leave-one-out and leave-two-out episodes (paper, after MARC: both)
+    permute_colours: bool = True  # each augmented copy gets its own colour permutation (paper: yes)
+    max_examples: int = 16  # training episodes per task after augmentation (paper: every augmented episode)
+    max_epochs: int = 3  # the config's num_train_epochs is capped here (paper: as chosen)
+    batch_size: int = 1
+    max_seq_len: int = 2048  # longer episodes are left out; also capped by the model's context
+    vote: bool = False  # also predict on the 7 basic transforms of the test input, invert, majority vote
+    config_temperature: float = 1.0  # self-edit configs are sampled, several per task
+    config_top_p: float = 0.95
+    config_max_new_tokens: int = 160  # a config is ~100 tokens of JSON
+    config_prompt_tokens: int = 800  # demonstrations shown to the generator, most that fit this budget
+    seed: int = 42
+
+
 STRATEGIES = ("merge", "adapters", "replay")  # continual learning, see continual.py
 RETRIEVAL_MODES = ("auto", "bm25", "hybrid")  # see retrieval.py
 
@@ -119,6 +143,7 @@ def _pick(kind, data: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "ArcSettings",
     "DEFAULT_TARGETS",
     "RETRIEVAL_MODES",
     "STRATEGIES",

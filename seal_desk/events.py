@@ -106,8 +106,23 @@ class FileUpdated:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class ArcTaskScored:
+    """Few-shot mode: one ARC task was attempted under a condition and graded (exact match)."""
+
+    condition: str  # "icl" | "ttt" | "seal" | "oracle" | "config" | a bench row
+    task_id: str
+    index: int  # task position in the run
+    total: int
+    config: Optional[str]  # the config's canonical JSON (None: in-context only, or an invalid config)
+    valid: bool  # False: the self-edit was not a usable config (scored 0)
+    solved: Optional[bool]  # every test output exactly right; None when the outputs are unknown
+    predictions: tuple  # the predicted grid (tuple of row tuples) or None, per test input
+    seconds: float
+
+
 Event = Union[Progress, TokenGenerated, TrainStep, AnswerGraded, Message, RewardScored, RoundFinished,
-              UpdateEvaluated, FileUpdated]
+              UpdateEvaluated, FileUpdated, ArcTaskScored]
 EventSink = Callable[[Event], None]
 
 

@@ -150,11 +150,12 @@ class RestEM:
     def improve(self, r: int, kept: list[PassageOutcome], generator: Optional[str], on_event: EventSink = ignore,
                 cancel: CancelToken | None = None) -> RoundRecord:
         """SFT the current generator on the kept self-edits, merge, save as round r's generator."""
-        if not kept:
+        pairs = self.sft_pairs(kept)
+        if not pairs:
             return RoundRecord(r, generator, 0, None)
         gen = self.load_copy(generator)
-        examples = [completion_example(gen.tokenizer, json.loads(o.prompt), o.candidates[o.best].self_edit,
-                                       self.engine.cfg.inner.max_seq_len) for o in kept]
+        examples = [completion_example(gen.tokenizer, json.loads(prompt), completion, self.sft_max_len())
+                    for prompt, completion, _ in pairs]
         sft = InnerLoopConfig(lora=self.cfg.sft_lora, lr=self.cfg.sft_lr, epochs=self.cfg.sft_epochs,
                               batch_size=1, seed=self.cfg.seed)
         host = AdapterHost(gen.model, quantized=gen.placement.quantization == "nf4")
@@ -169,11 +170,18 @@ class RestEM:
             "sft": {"lr": sft.lr, "epochs": sft.epochs, "r": sft.lora.r, "alpha": sft.lora.alpha,
                     "final_loss": report.final_loss},
         })
-        _write_jsonl(self.out_dir / f"round-{r}" / "sft.jsonl", [
-            {"title": o.title, "passage_sha": o.passage_sha, "self_edit": o.candidates[o.best].self_edit,
-             "reward": o.candidates[o.best].reward, "baseline": o.baseline} for o in kept])
+        _write_jsonl(self.out_dir / f"round-{r}" / "sft.jsonl", [row for _, _, row in pairs])
         del merged, gen, host
         return RoundRecord(r, str(path), len(examples), report.final_loss)
+
+    def sft_pairs(self, kept: list[PassageOutcome]) -> list[tuple[str, str, dict]]:
+        """(prompt ids as JSON, completion, sft.jsonl row) per SFT example: each kept passage's best self-edit."""
+        return [(o.prompt, o.candidates[o.best].self_edit,
+                 {"title": o.title, "passage_sha": o.passage_sha, "self_edit": o.candidates[o.best].self_edit,
+                  "reward": o.candidates[o.best].reward, "baseline": o.baseline}) for o in kept]
+
+    def sft_max_len(self) -> int:
+        return self.engine.cfg.inner.max_seq_len
 
     def _write_summary(self) -> None:
         _write_text(self.out_dir / "summary.json", json.dumps(summary(self.records, self.cfg), indent=2))
