@@ -34,6 +34,7 @@ from seal_desk.tui.screens.main import TABS, MainScreen
 from seal_desk.workspace import Workspace
 
 if TYPE_CHECKING:
+    from seal_desk.arc import ArcConfig, ArcTask
     from seal_desk.engine import Engine, LearnResult
     from seal_desk.loader import LoadedModel
 
@@ -63,7 +64,7 @@ class SealDeskApp(App[None]):
     NOTIFICATION_TIMEOUT = 6
     TABS = TABS
     TAB_FOCUS = {"library": "#lib-tree", "self-edits": "#se-passage", "recall": "#recall-table",
-                 "adapters": "#adapter-table", "rl": "#rl-data", "settings": "#set-model"}
+                 "adapters": "#adapter-table", "rl": "#rl-data", "arc": "#arc-path", "settings": "#set-model"}
 
     document_id: reactive[Optional[int]] = reactive(None, init=False)
     """The document the Self-edits and Recall tabs work on (chosen in the Library)."""
@@ -534,6 +535,37 @@ class SealDeskApp(App[None]):
         if self.start_job(job, work) is None:
             return None
         pane.begin()
+        return job
+
+    # few-shot (ARC) ---------------------------------------------------------------------------
+    def start_arc(self, task: "ArcTask", mode: str, config: Optional["ArcConfig"] = None) -> Optional[Job]:
+        """Solve one ARC task from the ARC tab: mode "icl" (in-context only), "self-edit" (the model
+        writes the config first) or "config" (the given config)."""
+        from seal_desk.tui.components.arc import ArcPane
+
+        pane = self.main.query_one(ArcPane)
+
+        def work(job: Job):
+            from seal_desk.arc.ttt import sample_configs, solve
+            from seal_desk.config import ArcSettings
+
+            engine = self.require_engine()
+            settings = ArcSettings()
+            chosen = config
+            condition = {"icl": "icl", "config": "config"}.get(mode, "ttt")
+            if mode == "self-edit":
+                parsed = sample_configs(engine, task, settings, 1, settings.seed, job.emit, job.cancel)[0]
+                job.emit(Message(f"self-edit: {one_line(parsed.text, 200)!r} → "
+                                 + (parsed.config.label() if parsed.valid else f"invalid: {parsed.error}"),
+                                 "info" if parsed.valid else "warning"))
+                chosen = parsed
+            return solve(engine, task, settings, chosen, condition, job.emit, job.cancel)
+
+        job = Job("arc", f"Solving ARC {one_line(task.id, 20)}", on_event=pane.handle_event, on_done=pane.done,
+                  on_end=pane.finish)
+        if self.start_job(job, work) is None:
+            return None
+        pane.begin(task.id, mode)
         return job
 
     def _model_copy(self, path: Optional[str]) -> "LoadedModel":

@@ -425,3 +425,68 @@ def test_rl_tab_runs_the_outer_loop_and_shows_rewards(tmp_path):
             assert not app.jobs and any("at least 1" in text for _sev, text in app.notices)
 
     run(scenario())
+
+
+def test_arc_tab_loads_shows_and_solves_a_task(tmp_path):
+    """ARC tab: bad path → notification only; load → task list and coloured grids; Solve in-context → scored."""
+    from seal_desk.events import ArcTaskScored
+    from tui_helpers import ARC
+
+    async def scenario():
+        ws = Workspace(tmp_path / "ws")
+        app = make_app(ws)
+        scored: list[ArcTaskScored] = []
+
+        def hook(message):
+            if isinstance(message, JobEvent) and isinstance(message.event, ArcTaskScored):
+                scored.append(message.event)
+
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            await idle(pilot)
+            from textual.widgets._tabbed_content import ContentTabs
+
+            app.screen.query_one(ContentTabs).focus()  # not typing: the digit keys switch tabs
+            await pilot.press("7")
+            await pilot.pause()
+            assert app.main.query_one(TabbedContent).active == "arc"
+            table = app.screen.query_one("#arc-tasks", DataTable)
+            # a bad path and malformed JSON: a one-line error, nothing loaded
+            app.screen.query_one("#arc-path", Input).value = str(tmp_path / "nope.json")
+            await pilot.click("#arc-load")
+            await pilot.pause()
+            assert any("no such file" in text for text in errors(app)) and table.row_count == 0
+            (tmp_path / "bad.json").write_text("{not json")
+            app.screen.query_one("#arc-path", Input).value = str(tmp_path / "bad.json")
+            app.screen.query_one("#arc-path", Input).focus()
+            await pilot.press("enter")  # enter in the path box loads too
+            await pilot.pause()
+            assert any("malformed JSON" in text for text in errors(app)) and table.row_count == 0, app.notices
+            # load: two tasks (solutions found next to the challenges), the first one shown
+            app.screen.query_one("#arc-path", Input).value = str(ARC)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert table.row_count == 2
+            text = screen_text(app)
+            assert "const3: 3 demos, 1 test" in text and "demo 1" in text
+            # pick the second task: its grids are drawn in ARC colours
+            table.focus()
+            table.move_cursor(row=1)
+            await pilot.pause()
+            assert "flip: 3 demos, 1 test" in screen_text(app)
+            colours = {str(seg.style.bgcolor.triplet.hex).upper() for strip in app.screen.query_one("#arc-task").render_lines(
+                app.screen.query_one("#arc-task").region.reset_offset) for seg in strip if seg.style and seg.style.bgcolor
+                and seg.style.bgcolor.triplet}
+            assert {"#0074D9", "#FF4136", "#2ECC40"} <= colours  # blue 1, red 2, green 3 in the ARC palette
+            # solve in-context with the tiny model; wait on the outcome
+            await pilot.click("#arc-solve")
+            await wait_for(pilot, lambda: len(scored) == 1 and not app.jobs, 180, "the ARC task to be solved")
+            await pilot.pause()
+            assert scored[0].task_id == "flip" and scored[0].condition == "icl" and scored[0].solved is not None
+            status = table.get_cell("flip", "status")
+            assert status == ("solved" if scored[0].solved else "failed")
+            assert table.get_cell("const3", "status") == "—"
+            await wait_for(pilot, lambda: "predicted" in screen_text(app), 10, "the prediction to be shown")
+            assert "expected" in screen_text(app)
+            assert not errors(app)[2:]  # only the two load errors
+
+    run(scenario())

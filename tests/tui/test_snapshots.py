@@ -222,6 +222,19 @@ def test_rl(snap_compare, ws, size):
     assert snap(snap_compare, make_app(ws), size, before)
 
 
+def test_arc(snap_compare, ws):
+    async def before(pilot):
+        pilot.app.show_tab("arc")
+        await pilot.pause()
+        pilot.app.screen.query_one("#arc-path").value = "tests/tui/data/arc_challenges.json"
+        pilot.app.screen.query_one("#arc-load").press()
+        await pilot.pause()
+        pilot.app.screen.query_one("#arc-tasks").focus()
+        await pilot.pause()
+
+    assert snap(snap_compare, make_app(ws), WIDE, before)
+
+
 def test_help(snap_compare, ws):
     async def before(pilot):
         await pilot.press("question_mark")

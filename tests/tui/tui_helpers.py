@@ -13,6 +13,7 @@ from seal_desk.config import InnerLoopConfig, LoraSettings, RecallConfig, SealCo
 DATA = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parents[2]
 FACTS = DATA / "facts.json"
+ARC = DATA / "arc_challenges.json"  # arc_solutions.json beside it holds the test outputs
 
 
 def fast_config(epochs: int = 2) -> SealConfig:

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from seal_desk.tui.components.adapters import AdaptersPane
+from seal_desk.tui.components.arc import ArcPane
 from seal_desk.tui.components.rl import RlPane
 from seal_desk.tui.components.library import LibraryPane
 from seal_desk.tui.components.recall import RecallPane
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from seal_desk.tui.app import SealDeskApp
 
 TABS = (("library", "Library"), ("self-edits", "Self-edits"), ("train", "Train"), ("recall", "Recall"),
-        ("adapters", "Adapters"), ("rl", "RL"), ("settings", "Settings"))
+        ("adapters", "Adapters"), ("rl", "RL"), ("arc", "ARC"),
+        ("settings", "Settings"))
 
 
 class MainScreen(Screen):
@@ -57,6 +59,8 @@ class MainScreen(Screen):
                 yield AdaptersPane(id="adapters-pane")
             with TabPane("RL", id="rl"):
                 yield RlPane(id="rl-pane")
+            with TabPane("ARC", id="arc"):
+                yield ArcPane(id="arc-pane")
             with TabPane("Settings", id="settings"):
                 yield SettingsPane(id="settings-pane")
         yield Footer()
