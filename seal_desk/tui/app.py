@@ -64,7 +64,8 @@ class SealDeskApp(App[None]):
     NOTIFICATION_TIMEOUT = 6
     TABS = TABS
     TAB_FOCUS = {"library": "#lib-tree", "self-edits": "#se-passage", "recall": "#recall-table",
-                 "adapters": "#adapter-table", "rl": "#rl-data", "arc": "#arc-path", "settings": "#set-model"}
+                 "adapters": "#adapter-table", "rl": "#rl-data", "arc": "#arc-path",
+                 "forgetting": "#forget-path", "settings": "#set-model"}
 
     document_id: reactive[Optional[int]] = reactive(None, init=False)
     """The document the Self-edits and Recall tabs work on (chosen in the Library)."""

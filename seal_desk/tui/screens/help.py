@@ -18,13 +18,14 @@ INTRO = (
     "Workflow: 1 Library: add a document and its questions → 2 Self-edits: generate, pick, edit → "
     "ctrl+t: train → 4 Recall: before and after, per question → 5 Adapters: activate, ask, export. "
     "6 RL: the outer loop (ReST-EM) teaches the model to write better self-edits. "
-    "7 ARC: the few-shot mode, load ARC tasks, see their grids, solve one with test-time training.\n"
+    "7 ARC: the few-shot mode, load ARC tasks, see their grids, solve one with test-time training. "
+    "8 Forgetting: open a `seal-desk bench continual --json` report, the recall matrix per strategy.\n"
     "Every model action runs in the background; the top line shows the model and the running job."
 )
 
 KEYS = [
     ("", "Anywhere", ""),
-    ("1 … 8", "", "Library, Self-edits, Train, Recall, Adapters, RL, ARC, Settings (when not typing)"),
+    ("1 … 9", "", "Library, Self-edits, Train, Recall, Adapters, RL, ARC, Forgetting, Settings (when not typing)"),
     ("ctrl+g", "", "generate self-edits for the selected passage"),
     ("ctrl+t", "", "apply the picked self-edits and train (learn the document)"),
     ("escape", "", "cancel the running job: training stops within one step, nothing is kept"),
@@ -49,6 +50,8 @@ KEYS = [
     ("", "ARC", ""),
     ("Load / Solve", "", "read an ARC challenges JSON / solve the highlighted task (in-context, self-edit or "
                         "your config); esc cancels"),
+    ("", "Forgetting", ""),
+    ("Load", "", "read a bench continual JSON; pick a strategy to see its forgetting matrix"),
     ("", "Settings", ""),
     ("ctrl+s", "", "save (a new model or device reloads the model)"),
 ]

@@ -11,6 +11,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from seal_desk.tui.components.adapters import AdaptersPane
 from seal_desk.tui.components.arc import ArcPane
+from seal_desk.tui.components.forgetting import ForgettingPane
 from seal_desk.tui.components.rl import RlPane
 from seal_desk.tui.components.library import LibraryPane
 from seal_desk.tui.components.recall import RecallPane
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from seal_desk.tui.app import SealDeskApp
 
 TABS = (("library", "Library"), ("self-edits", "Self-edits"), ("train", "Train"), ("recall", "Recall"),
-        ("adapters", "Adapters"), ("rl", "RL"), ("arc", "ARC"),
+        ("adapters", "Adapters"), ("rl", "RL"), ("arc", "ARC"), ("forgetting", "Forgetting"),
         ("settings", "Settings"))
 
 
@@ -61,6 +62,8 @@ class MainScreen(Screen):
                 yield RlPane(id="rl-pane")
             with TabPane("ARC", id="arc"):
                 yield ArcPane(id="arc-pane")
+            with TabPane("Forgetting", id="forgetting"):
+                yield ForgettingPane(id="forgetting-pane")
             with TabPane("Settings", id="settings"):
                 yield SettingsPane(id="settings-pane")
         yield Footer()
