@@ -105,7 +105,7 @@ RETRIEVAL_MODES = ("auto", "bm25", "hybrid")  # see retrieval.py
 class ContinualConfig:
     """Learning many documents one after another (`bench continual`, `update`)."""
 
-    strategy: str = "adapters"  # provisional default for `update`, to be settled by `bench continual`
+    strategy: str = "adapters"  # chosen by `bench continual` (docs/results.md): no drop, least probe loss
     replay_budget: int = 64  # most earlier sequences replayed per update (replay strategy)
     retrieval: str = "auto"  # routing index: hybrid when the embedding model is installed, else BM25
     top_k: int = 3  # passages retrieved per question for RAG answers
