@@ -10,7 +10,6 @@ diagonal) against recall at the end (the last row).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seal_desk import embeddings
-from seal_desk.bench_knowledge import _write, select
+from seal_desk.bench_knowledge import select, write_reports
 from seal_desk.config import STRATEGIES, ContinualConfig
 from seal_desk.continual import document_sequences, make
 from seal_desk.forgetting import SequenceResult, run_sequence
@@ -106,12 +105,7 @@ def run_continual_bench(engine: Engine, args, err: Console) -> int:
     for name in results:
         out.print(_rich_matrix(result, name))
     out.print(_rich_summary(result))
-    if args.json_out:
-        _write(Path(args.json_out), json.dumps(result, indent=2))
-        err.print(f"wrote {args.json_out}")
-    if args.markdown:
-        _write(Path(args.markdown), markdown(result))
-        err.print(f"wrote {args.markdown}")
+    write_reports(args, result, markdown, err)
     return 0
 
 
@@ -155,20 +149,20 @@ def _summary_rows(result: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def _rich_matrix(result: dict, name: str) -> Table:
-    header, rows = _matrix_rows(result, name)
-    table = Table(title=f"forgetting matrix — {name} ({result['model']}, n={result['n']}): recall of each document")
-    for col in header:
-        table.add_column(col, justify="left" if col == "after update" else "right")
-    for row in rows:
-        table.add_row(*row)
-    return table
+    return _rich(f"forgetting matrix — {name} ({result['model']}, n={result['n']}): recall of each document",
+                 *_matrix_rows(result, name))
 
 
 def _rich_summary(result: dict) -> Table:
-    header, rows = _summary_rows(result)
-    table = Table(title="retention: recall right after learning a document vs at the end (drop over earlier documents)")
-    for col in header:
-        table.add_column(col, justify="left" if col == "strategy" else "right")
+    return _rich("retention: recall right after learning a document vs at the end (drop over earlier documents)",
+                 *_summary_rows(result))
+
+
+def _rich(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    """A rich table of text rows: the first column (row labels) left-aligned, figures right-aligned."""
+    table = Table(title=title)
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*row)
     return table

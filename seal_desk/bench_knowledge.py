@@ -19,6 +19,7 @@ import random
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -246,14 +247,8 @@ def run_knowledge_bench(engine: Engine, args, err: Console) -> int:
         "wall_seconds": time.perf_counter() - started,
         "conditions": summary, "per_passage": per,
     }
-    table = markdown_table(result)
     Console().print(_rich_table(result))
-    if args.json_out:
-        _write(Path(args.json_out), json.dumps(result, indent=2))
-        err.print(f"wrote {args.json_out}")
-    if args.markdown:
-        _write(Path(args.markdown), table)
-        err.print(f"wrote {args.markdown}")
+    write_reports(args, result, markdown_table, err)
     return 0
 
 
@@ -321,6 +316,16 @@ def _rich_table(result: dict) -> Table:
                       f"{s['ci95'][0]:.1%}–{s['ci95'][1]:.1%}", f"{s['f1']:.3f}",
                       f"{s['tokens_per_passage']:.0f}", f"{s['seconds_per_passage']:.1f}")
     return table
+
+
+def write_reports(args, result: dict, markdown: Callable[[dict], str], err) -> None:
+    """`--json OUT` and `--markdown OUT` of a bench command, each written atomically and announced on `err`."""
+    if args.json_out:
+        _write(Path(args.json_out), json.dumps(result, indent=2))
+        err.print(f"wrote {args.json_out}")
+    if args.markdown:
+        _write(Path(args.markdown), markdown(result))
+        err.print(f"wrote {args.markdown}")
 
 
 def _write(path: Path, text: str) -> None:

@@ -257,7 +257,7 @@ def cmd_bench(args, err) -> int:
     from rich.table import Table
 
     from seal_desk.arc.bench import ORACLE_GRID, conditions_from, markdown_table, run_bench
-    from seal_desk.bench_knowledge import _write
+    from seal_desk.bench_knowledge import write_reports
     from seal_desk.commands import make_engine
     from seal_desk.loader import load
     from seal_desk.report import RichReporter
@@ -294,12 +294,7 @@ def cmd_bench(args, err) -> int:
                       f"{s['seconds_per_task']:.1f}")
     Console().print(table)
     err.print(f"wall time {result['wall_seconds']:.0f}s")
-    if args.json_out:
-        _write(Path(args.json_out), json.dumps(result, indent=2))
-        err.print(f"wrote {args.json_out}")
-    if args.markdown:
-        _write(Path(args.markdown), markdown_table(result))
-        err.print(f"wrote {args.markdown}")
+    write_reports(args, result, markdown_table, err)
     return 0
 
 
