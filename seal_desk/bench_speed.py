@@ -48,12 +48,17 @@ def candidate_edits(k: int) -> list[str]:
     return edits
 
 
-def compare_serial(engine: Engine, k: int) -> dict[str, float]:
-    """Train and evaluate k candidates one after another, then all at once; same seeds, same data."""
+def compare_serial(engine: Engine, k: int, new_tokens: int) -> dict[str, float]:
+    """One inner loop of k candidates (write k self-edits, train k adapters, evaluate k adapters), one
+    candidate after another and then all at once. Generation is timed at a fixed length; training
+    and recall use the same k deterministic self-edits both ways (same seeds, same data), so their
+    losses and correct answers can be compared."""
     from seal_desk.adapters import SLOT
 
     sets = [engine.sequences_for(SAMPLE, [edit], "implications") for edit in candidate_edits(k)]
     questions = asked_for([SAMPLE])
+    serial_gen_s = k * new_tokens / _gen_rate(engine, 1, new_tokens, hf=False, sample=True)
+    batched_gen_s = k * new_tokens / _gen_rate(engine, k, new_tokens, hf=False, sample=True)
     started = time.perf_counter()
     serial_reports, serial_recall = [], []
     for seqs in sets:
@@ -68,6 +73,8 @@ def compare_serial(engine: Engine, k: int) -> dict[str, float]:
     batched_s = time.perf_counter() - started
     return {
         "k": k,
+        "serial_generate_s": serial_gen_s,
+        "batched_generate_s": batched_gen_s,
         "serial_train_s": serial_train_s,
         "serial_recall_s": serial_s - serial_train_s,
         "serial_total_s": serial_s,
@@ -75,7 +82,9 @@ def compare_serial(engine: Engine, k: int) -> dict[str, float]:
         "batched_recall_s": batched_s - batched_train_s,
         "batched_total_s": batched_s,
         "speedup_train": serial_train_s / batched_train_s,
-        "speedup_total": serial_s / batched_s,
+        "speedup_generate": serial_gen_s / batched_gen_s,
+        "speedup_train_recall": serial_s / batched_s,
+        "speedup_total": (serial_gen_s + serial_s) / (batched_gen_s + batched_s),
         "serial_correct": [r.correct for r in serial_recall],
         "batched_correct": [r.correct for r in batched_recall],
         "max_final_loss_diff": max(abs(a.final_loss - b.final_loss) for a, b in zip(serial_reports, batched_reports)),
@@ -110,7 +119,12 @@ def _gen_rate(engine: Engine, batch: int, new_tokens: int, hf: bool, sample: boo
     if warm:
         _gen_rate(engine, batch, 4, hf, sample, warm=False)
     prompt = se.prompt_ids(engine.tokenizer, engine.loaded.prompt_style, "implications", SAMPLE.title, SAMPLE.text)
-    model = engine.host.model
+    with engine.host.using(None) as model:  # as self-edits are written: the base model, no adapter
+        return _timed_generation(engine, model, prompt, batch, new_tokens, hf, sample)
+
+
+def _timed_generation(engine: Engine, model, prompt: list[int], batch: int, new_tokens: int, hf: bool,
+                      sample: bool) -> float:
     started = time.perf_counter()
     if hf:
         ids = torch.tensor([prompt] * batch, device=next(model.parameters()).device)
@@ -157,7 +171,7 @@ def run_speed_bench(engine: Engine, args, err: Console) -> int:
     rows["train_mfu"] = rows["train_tflops"] / rows["matmul_peak_tflops"]
     if args.compare_serial:
         err.print(f"training and evaluating {k} candidates serially, then batched…")
-        rows.update({f"candidates_{key}": value for key, value in compare_serial(engine, k).items()})
+        rows.update({f"candidates_{key}": value for key, value in compare_serial(engine, k, new_tokens).items()})
     rows["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     if device == "cuda":
         rows["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30

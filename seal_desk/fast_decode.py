@@ -16,6 +16,11 @@ Two precisions (`decoder(model, exact=...)`):
          means nothing. Greedy bf16 decoding diverges from fp32 at near-ties (even with the top
          logits recomputed in fp32, which removes the ties bf16 rounding creates), so greedy
          decoding stays exact unless BF16 is True.
+         Projections whose weights already lie on a 4-bit grid (groups of 32 along the input,
+         min + scale·q: a Q4_0/Q4_1 GGUF such as the embedded model, no adapter folded in) also
+         get an int4 copy (no requantization; scales and zeros in bf16), used for up to INT4_ROWS
+         rows: decoding one stream is memory-bound and reads a quarter of the bytes (~3x faster
+         matmuls here, bench speed: 72 tok/s sampling against 43 with bf16 alone).
 
 Anything the lean forward does not reproduce (other architectures, forward hooks, quantized or
 DoRA layers, dynamic RoPE, active dropout, CUDA) is refused by `unsupported_reason`, and
@@ -42,6 +47,9 @@ BF16_PARAMS = (20_000_000, 2_000_000_000)  # auto bf16 only between: tiny models
 KEEP = {None: 4, torch.bfloat16: 1}  # decoders cached per model and precision (exact ones copy nothing)
 BF16: Optional[bool] = None  # None: bf16 for sampling on CPUs with AVX512-BF16; True/False: always/never
 REFINE = 16  # bf16 greedy decoding: the top logits recomputed in fp32
+INT4: Optional[bool] = None  # None: int4 copies of projections that are on a 4-bit grid; False: never
+INT4_GROUP = 32
+INT4_ROWS = 4  # the int4 kernel beats packed bf16 up to ~4 rows, then falls behind (measured here)
 
 _PROJ = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
@@ -186,26 +194,60 @@ def _packed_mm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(x.to(torch.bfloat16), weight, None, "none", [], "")
 
 
+def _int4(weight: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    """(packed int4, bf16 scales and zeros) when `weight` (out, in) already lies on an asymmetric
+    4-bit grid in groups of INT4_GROUP along the input, else None (requantizing would lose accuracy)."""
+    if INT4 is False or weight.shape[1] % INT4_GROUP or weight.shape[0] % 16:
+        return None
+    def grid(rows: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        groups = rows.float().reshape(rows.shape[0], -1, INT4_GROUP)
+        low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+        scale = ((high - low) / 15).clamp(min=1e-12)
+        steps = (groups - low) / scale
+        q = steps.round()
+        return (q, scale, low) if float((steps - q).abs().amax()) <= 1e-3 else None
+
+    if grid(weight[:16]) is None:  # most weights are not 4-bit: tell from a few rows
+        return None
+    found = grid(weight)
+    if found is None:
+        return None
+    q, scale, low = found
+    try:
+        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.to(torch.int32).reshape(weight.shape), 1)
+    except (RuntimeError, AttributeError):
+        return None
+    zeros = low + 8 * scale  # the kernel computes (q - 8)·scale + zero
+    return packed, torch.cat([scale, zeros], -1).transpose(0, 1).contiguous().to(torch.bfloat16)
+
+
 class Linear:
     """Projections sharing one input (q|k|v, gate|up, o, down); their outputs concatenated.
 
     exact (dtype None): the model's tensors, LoRA terms applied after the base matmul like PEFT.
-    bf16: one fused packed copy with LoRA folded in; returns bf16 (fp32 ops promote it back)."""
+    bf16: one fused packed copy with LoRA folded in, plus an int4 copy when that is lossless (see
+    `_int4`); returns bf16 (fp32 ops promote it back)."""
 
     def __init__(self, projs, dtype: Optional[torch.dtype]) -> None:
         self.parts = [(base.weight.detach(), _detach(base.bias),
                        [(a.detach(), b.detach(), scale) for _, a, b, scale in terms]) for base, terms in projs]
-        self.packed = self.bias = None
+        self.packed = self.bias = self.int4 = None
         if dtype is not None:
-            weights = [w.float() + sum((s * (b.float() @ a.float()) for a, b, s in terms), 0.0)
-                       for w, _, terms in self.parts]
-            self.packed = _pack(torch.cat(weights), dtype)
+            weights = torch.cat([w.float() + sum((s * (b.float() @ a.float()) for a, b, s in terms), 0.0)
+                                 for w, _, terms in self.parts])
+            self.packed = _pack(weights, dtype)
+            self.int4 = _int4(weights)
             if any(bias is not None for _, bias, _ in self.parts):
                 self.bias = torch.cat([bias.float() if bias is not None else torch.zeros(len(w))
                                        for w, bias, _ in self.parts])
             self.parts = []
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.int4 is not None and x.shape[:-1].numel() <= INT4_ROWS:
+            weight, scales = self.int4
+            y = torch.ops.aten._weight_int4pack_mm_for_cpu(
+                x.reshape(-1, x.shape[-1]).to(torch.bfloat16), weight, INT4_GROUP, scales).view(*x.shape[:-1], -1)
+            return y if self.bias is None else y + self.bias
         if self.packed is not None:
             y = _packed_mm(x, self.packed)
             return y if self.bias is None else y + self.bias

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from seal_desk import allocator
 from seal_desk import device as devices
 from seal_desk.errors import ModelError
 from seal_desk.events import EventSink, Message, Progress, ignore
@@ -67,6 +68,7 @@ def load(
 ) -> LoadedModel:
     """Resolve `name`, convert it if needed, and load weights (safetensors only) and tokenizer."""
     started = time.perf_counter()
+    allocator.keep_freed_memory()
     source = resolve(name)
     if source.kind == "tiny":
         return load_tiny()

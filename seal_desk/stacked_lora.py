@@ -49,7 +49,26 @@ class StackedLora:
                     float(getattr(dropout, "p", 0.0)),
                 ))
         self.route = torch.arange(k)
-        self.segments: list[tuple[int, int]] | None = None  # packed layout when set
+        self._segments: list[tuple[int, int]] | None = None
+        self._gather = self._scatter = None
+
+    @property
+    def segments(self) -> list[tuple[int, int]] | None:
+        """Token range of each group in the packed layout; None: equal row groups."""
+        return self._segments
+
+    @segments.setter
+    def segments(self, segments: list[tuple[int, int]] | None) -> None:
+        # Groups padded to the longest for batched matmuls: `_gather` picks each group's tokens (pad
+        # slots repeat its first token), `_scatter` finds every packed token's slot back.
+        self._segments = segments
+        if not segments:
+            self._gather = self._scatter = None
+            return
+        width = max(end - start for start, end in segments)
+        self._gather = torch.tensor([start + min(i, end - start - 1) for start, end in segments for i in range(width)])
+        self._scatter = torch.tensor([g * width + i for g, (start, end) in enumerate(segments)
+                                      for i in range(end - start)])
 
     def parameters(self) -> list[torch.Tensor]:
         return [t for layer in self.layers for t in (layer.a, layer.b)]
@@ -70,28 +89,23 @@ class StackedLora:
     def _hook(self, layer: _Layer):
         def hook(module, args, output):
             x = args[0]
-            if self.segments is not None:
-                return output + self._packed_delta(layer, module, x).to(output.dtype)
             groups = len(self.route)
             whole = groups == self.k and bool((self.route == torch.arange(self.k)).all())
             a = layer.a if whole else layer.a[self.route]
             b = layer.b if whole else layer.b[self.route]
-            xs = x.reshape(groups, -1, x.shape[-1]).to(a.dtype)
+            if self._gather is not None:  # packed row -> (groups, longest, in) -> back to the packed row
+                xs = x[0].index_select(0, self._gather.to(x.device)).view(groups, -1, x.shape[-1])
+            else:
+                xs = x.reshape(groups, -1, x.shape[-1])
+            xs = xs.to(a.dtype)
             if layer.dropout and module.training:
                 xs = torch.nn.functional.dropout(xs, layer.dropout, training=True)
-            delta = torch.bmm(torch.bmm(xs, a), b) * layer.scale
+            delta = torch.bmm(torch.bmm(xs, a) * layer.scale, b)
+            if self._scatter is not None:
+                delta = delta.view(-1, delta.shape[-1]).index_select(0, self._scatter.to(x.device))
             return output + delta.reshape(output.shape).to(output.dtype)
 
         return hook
-
-    def _packed_delta(self, layer: _Layer, module, x: torch.Tensor) -> torch.Tensor:
-        pieces = []
-        for (start, end), i in zip(self.segments, self.route.tolist()):
-            xs = x[:, start:end].to(layer.a.dtype)
-            if layer.dropout and module.training:
-                xs = torch.nn.functional.dropout(xs, layer.dropout, training=True)
-            pieces.append((xs @ layer.a[i]) @ layer.b[i])
-        return torch.cat(pieces, dim=1) * layer.scale
 
     @torch.no_grad()
     def copy_slot(self, rows: Sequence[int]) -> None:

@@ -174,3 +174,40 @@ def test_bf16_decoder_stays_close_and_folds_lora(tiny, monkeypatch):
             rough = logits(model, True)
             assert (rough - ref).abs().max() < 0.03 * ref.abs().max()
             assert rough.argmax() == ref.argmax()
+
+
+def on_4bit_grid(model) -> None:
+    """Round every layer projection to min + scale·q (q in 0..15) per 32 inputs, as a Q4_1 GGUF stores it."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if ".layers." in name and name.endswith("proj.weight"):
+                groups = param.reshape(param.shape[0], -1, 32)
+                low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+                scale = (high - low) / 15
+                param.copy_((((groups - low) / scale).round() * scale + low).reshape(param.shape))
+
+
+def test_int4_copies_only_where_lossless_and_decode_stays_close(tiny, monkeypatch):
+    monkeypatch.setattr(fast_decode, "BF16", True)
+    tok, model = tiny.tokenizer, tiny.model
+    dec = fast_decode.decoder(model, exact=False)
+    assert all(lin.int4 is None for layer in dec.layers for lin in layer[1:3] + layer[4:])  # random weights
+    on_4bit_grid(model)
+    prompts = [tok(TEXTS[2])["input_ids"][:6]]
+    with torch.inference_mode():
+        ref = model(input_ids=torch.tensor(prompts)).logits[:, -1]
+        dec = fast_decode.decoder(model, exact=False)
+        assert all(lin.int4 is not None for layer in dec.layers for lin in layer[1:3] + layer[4:])
+        for rows in (1, fast_decode.INT4_ROWS + 1):  # one row decodes through int4, more through packed bf16
+            ids = torch.tensor(prompts * rows)
+            session = fast_decode.Session(dec, torch.ones_like(ids), 2)
+            dec.forward(session, ids[:, :-1])
+            logits = dec.forward(session, ids[:, -1:])
+            assert (logits - ref).abs().max() < 0.03 * ref.abs().max()
+            assert bool((logits.argmax(-1) == ref.argmax(-1)).all())
+    host = lora_host(tiny)  # a folded adapter moves the weights off the grid: bf16 only
+    with host.using(SLOT) as adapted, torch.inference_mode():
+        dec = fast_decode.decoder(adapted, exact=False)
+        assert all(lin.int4 is None for layer in dec.layers for lin in layer[1:3] + layer[4:])
+        sampled = generate(adapted, tok, prompts, max_new_tokens=8, stop_ids=[-1], temperature=1.0, seed=0)
+        assert len(sampled[0]) == 8

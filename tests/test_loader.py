@@ -60,3 +60,15 @@ def test_device_choice_messages():
             devices.choose("cpu", quant="nf4")
     with pytest.raises(ModelError, match="unknown device"):
         devices.choose("tpu")
+
+
+def test_loading_keeps_freed_memory_in_the_heap(local_model, monkeypatch):
+    import platform
+
+    from seal_desk import allocator
+
+    monkeypatch.setattr(allocator, "_done", False)
+    load(str(local_model))
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert allocator._done is glibc  # mallopt took both settings; a second call is a no-op
+    assert allocator.keep_freed_memory() is glibc
