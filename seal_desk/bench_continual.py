@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from seal_desk import embeddings
-from seal_desk.bench_knowledge import select, write_reports
+from seal_desk.bench_knowledge import select
+from seal_desk.reports import write_reports
 from seal_desk.config import STRATEGIES, ContinualConfig
 from seal_desk.continual import document_sequences, make
 from seal_desk.forgetting import SequenceResult, run_sequence

@@ -19,17 +19,17 @@ import random
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from rich.console import Console
 from rich.table import Table
 
 from seal_desk.adapters import SLOT
-from seal_desk.documents import Passage, content_hash, load_data_file
+from seal_desk.documents import Passage, load_data_file
 from seal_desk.engine import Engine, asked_for
 from seal_desk.errors import InputError
 from seal_desk.events import Message
 from seal_desk.report import RichReporter
+from seal_desk.reports import write_reports
 
 CONDITIONS = ("base", "passage", "self-edit", "given-self-edits", "seal", "rag", "rag+adapter")
 RAG_CONDITIONS = ("rag", "rag+adapter")
@@ -316,24 +316,3 @@ def _rich_table(result: dict) -> Table:
                       f"{s['ci95'][0]:.1%}–{s['ci95'][1]:.1%}", f"{s['f1']:.3f}",
                       f"{s['tokens_per_passage']:.0f}", f"{s['seconds_per_passage']:.1f}")
     return table
-
-
-def write_reports(args, result: dict, markdown: Callable[[dict], str], err) -> None:
-    """`--json OUT` and `--markdown OUT` of a bench command, each written atomically and announced on `err`."""
-    if args.json_out:
-        _write(Path(args.json_out), json.dumps(result, indent=2))
-        err.print(f"wrote {args.json_out}")
-    if args.markdown:
-        _write(Path(args.markdown), markdown(result))
-        err.print(f"wrote {args.markdown}")
-
-
-def _write(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

@@ -8,10 +8,8 @@ peak measured here (training ≈ 6 · params · tokens).
 
 from __future__ import annotations
 
-import json
 import resource
 import time
-from pathlib import Path
 
 import torch
 from rich.console import Console
@@ -21,6 +19,7 @@ from seal_desk import self_edit as se
 from seal_desk.documents import Passage, Question
 from seal_desk.engine import Engine, asked_for
 from seal_desk.generation import generate
+from seal_desk.reports import write_reports
 
 SAMPLE = Passage(
     "Lake Quorra",
@@ -141,13 +140,20 @@ def _timed_generation(engine: Engine, model, prompt: list[int], batch: int, new_
     return made / (time.perf_counter() - started)
 
 
+def _precision(engine: Engine) -> str:
+    from seal_desk.inner_loop import autocast
+
+    return "bf16" if isinstance(autocast(engine.config.inner, engine.host.model), torch.autocast) else "fp32"
+
+
 def run_speed_bench(engine: Engine, args, err: Console) -> int:
     device = engine.loaded.device
     k = args.candidates
     new_tokens = args.tokens
     rows: dict[str, float] = {"model_load_s": engine.loaded.load_seconds}
     err.print(f"[bold]bench speed[/]: {engine.loaded.name} on {engine.loaded.placement.label}, "
-              f"{torch.get_num_threads()} CPU thread(s), {new_tokens} new tokens, k={k}")
+              f"{torch.get_num_threads()} CPU thread(s), {new_tokens} new tokens, k={k}, "
+              f"training in {_precision(engine)}")
     rows["gen_tok_s_batch1"] = _gen_rate(engine, 1, new_tokens, hf=False, sample=False)
     rows["gen_tok_s_batch1_sampling"] = _gen_rate(engine, 1, new_tokens, hf=False, sample=True)
     rows[f"gen_tok_s_batch{k}"] = _gen_rate(engine, k, new_tokens, hf=False, sample=True)
@@ -185,7 +191,7 @@ def run_speed_bench(engine: Engine, args, err: Console) -> int:
         result = {"model": engine.loaded.name, "device": engine.loaded.placement.label,
                   "threads": torch.get_num_threads(), "new_tokens": new_tokens, "k": k,
                   "params": engine.loaded.n_params, "inner_loop": {"epochs": engine.config.inner.epochs,
-                  "batch_size": engine.config.inner.batch_size, "r": engine.config.inner.lora.r}, **rows}
-        Path(args.json_out).write_text(json.dumps(result, indent=2))
-        err.print(f"wrote {args.json_out}")
+                  "batch_size": engine.config.inner.batch_size, "r": engine.config.inner.lora.r,
+                  "precision": _precision(engine)}, **rows}
+        write_reports(args, result, None, err)
     return 0

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from dataclasses import replace
-from pathlib import Path
 from typing import Optional, Sequence
 
-from seal_desk.config import RETRIEVAL_MODES, STRATEGIES, ContinualConfig
+from seal_desk.config import PRECISIONS, RETRIEVAL_MODES, STRATEGIES, ContinualConfig
 from seal_desk.errors import Cancelled, SealDeskError
 
 
@@ -51,6 +48,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rank", type=int, default=None, help="LoRA r")
     g.add_argument("--alpha", type=int, default=None, help="LoRA alpha")
     g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="training matmuls (default fp32; bf16 = autocast)")
     g.add_argument("--max-new-tokens", type=int, default=None, help="self-edit length limit")
     g.add_argument("--temperature", type=float, default=None, help="self-edit sampling temperature (paper: 1.0)")
     g.add_argument("--seed", type=int, default=None)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from seal_desk.config import LoraSettings, SealConfig
+from seal_desk.config import SealConfig
 from seal_desk.errors import InputError
 from seal_desk.report import RichReporter, accuracy_line, recall_table
+from seal_desk.reports import write_reports
 
 
 def dispatch(args, err: Console) -> int:
@@ -31,7 +31,7 @@ def configure(args, base: SealConfig) -> SealConfig:
         lora = replace(lora, r=args.rank)
     if getattr(args, "alpha", None):
         lora = replace(lora, alpha=args.alpha)
-    over = {k: getattr(args, k, None) for k in ("epochs", "lr", "batch_size", "seed")}
+    over = {k: getattr(args, k, None) for k in ("epochs", "lr", "batch_size", "seed", "precision")}
     inner = replace(inner, lora=lora, **{k: v for k, v in over.items() if v is not None})
     over = {"format": getattr(args, "format", None), "k": getattr(args, "k", None),
             "max_new_tokens": getattr(args, "max_new_tokens", None), "temperature": getattr(args, "temperature", None),
@@ -107,8 +107,6 @@ def _documents(paths, engine, questions_file=None):
 
 
 def cmd_learn(args, err: Console) -> int:
-    from seal_desk.events import TokenGenerated
-
     ws = open_workspace(args)
     engine = make_engine(args, err, ws)
     docs = _documents(args.paths, engine, args.questions)
@@ -301,9 +299,7 @@ def cmd_rl(args, err: Console) -> int:
                       "—" if r["sft_loss"] is None else f"{r['sft_loss']:.3f}", f"{r['seconds_per_passage']:.1f}",
                       r["generator"] or "base")
     Console().print(table)
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2))
-        err.print(f"wrote {args.json_out}")
+    write_reports(args, result, None, err)
     return 0
 
 

@@ -20,6 +20,9 @@ class LoraSettings:
     target_modules: tuple[str, ...] = DEFAULT_TARGETS
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class InnerLoopConfig:
     """How one self-edit becomes weights: a small LoRA fine-tune."""
@@ -31,6 +34,8 @@ class InnerLoopConfig:
     max_seq_len: int = 1024
     weight_decay: float = 0.0
     schedule: str = "linear"  # "linear" decay (HF Trainer's default, as SEAL used) or "constant"
+    precision: str = "fp32"  # training matmuls: "fp32", or "bf16" autocast (SEAL trained in bf16 on GPUs;
+                             # on a 2-core AVX512-BF16 CPU it measured slower for bs 1, see docs/results.md)
     seed: int = 42
 
 

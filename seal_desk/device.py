@@ -19,6 +19,18 @@ class Placement:
         return f"{self.device} · {'4-bit NF4 QLoRA' if self.quantization == 'nf4' else self.quantization}"
 
 
+CPU_BF16_PARAMS = (20_000_000, 2_000_000_000)  # bf16 pays between: tiny models are not compute- or
+                                               # bandwidth-bound, big ones cannot afford a bf16 copy
+
+
+def cpu_bf16_pays(n_params: int) -> bool:
+    """Whether bf16 matmuls pay on this CPU for a model of `n_params`: AVX512-BF16 and CPU_BF16_PARAMS."""
+    import torch
+
+    low, high = CPU_BF16_PARAMS
+    return low <= n_params <= high and bool(torch.cpu._is_avx512_bf16_supported())
+
+
 def cuda_available() -> bool:
     import torch
 

@@ -9,7 +9,7 @@ attention is SDPA with left-padding masks; only the last position's logits are c
 Two precisions (`decoder(model, exact=...)`):
   exact  the model's own tensors, no copies; active LoRA adapters applied as PEFT does
          (x@A.T@B.T·scale), so tokens match the HF forward (greedy decoding: recall, judge, ask).
-  bf16   on CPUs with AVX512-BF16, for models of 20M-2B params (BF16_PARAMS): a bf16 copy of the
+  bf16   on CPUs with AVX512-BF16, for models of 20M-2B params (device.CPU_BF16_PARAMS): a bf16 copy of the
          layer weights (q|k|v and gate|up fused) in oneDNN's packed layout, LoRA folded in
          (W + scale·B·A). ~3x faster matmuls than fp32 here; norms, RoPE, attention, KV cache and
          the residual stream stay fp32. Used for sampling (self-edits), where token-exactness
@@ -41,9 +41,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from seal_desk.device import cpu_bf16_pays
+
 ARCHS = ("llama", "mistral", "qwen2")
-BF16_PARAMS = (20_000_000, 2_000_000_000)  # auto bf16 only between: tiny models are not bandwidth-bound,
-                                           # for big ones a bf16 copy costs too much memory
 KEEP = {None: 4, torch.bfloat16: 1}  # decoders cached per model and precision (exact ones copy nothing)
 BF16: Optional[bool] = None  # None: bf16 for sampling on CPUs with AVX512-BF16; True/False: always/never
 REFINE = 16  # bf16 greedy decoding: the top logits recomputed in fp32
@@ -163,12 +163,10 @@ _CACHE: "weakref.WeakKeyDictionary[torch.nn.Module, list[Decoder]]" = weakref.We
 
 
 def _fast_dtype(core) -> Optional[torch.dtype]:
-    """bf16 when allowed and it pays (AVX512-BF16, fp32 weights, BF16_PARAMS), else None (exact)."""
+    """bf16 when allowed and it pays (fp32 weights, `device.cpu_bf16_pays`), else None (exact)."""
     if BF16 is False or core.model.embed_tokens.weight.dtype != torch.float32:
         return None
-    low, high = BF16_PARAMS
-    if BF16 is None and not (torch.cpu._is_avx512_bf16_supported() and
-                             low <= sum(p.numel() for p in core.parameters()) <= high):
+    if BF16 is None and not cpu_bf16_pays(sum(p.numel() for p in core.parameters())):
         return None
     return torch.bfloat16
 

@@ -7,6 +7,7 @@ stays resident; only the adapter's A/B matrices are trained. Cancellation is che
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -32,6 +33,15 @@ class TrainReport:
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def autocast(cfg: InnerLoopConfig, model):
+    """The training forward's precision context: bf16 autocast, or a no-op for fp32 (see
+    InnerLoopConfig.precision). Entered per step: autocast caches its casts of trainable weights
+    for as long as it is entered, so one context around several optimizer steps trains stale copies."""
+    if cfg.precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(next(model.parameters()).device.type, dtype=torch.bfloat16)
 
 
 def encode(tokenizer, sequences: list[str], max_len: int) -> list[list[int]]:
@@ -99,6 +109,7 @@ def train(
     params = host.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
+    precision = autocast(cfg, model)
     model.train()
     started, step, tokens = time.perf_counter(), 0, 0
     first = last = float("nan")
@@ -110,7 +121,8 @@ def train(
                 lr = cfg.lr * (1 - step / total) if cfg.schedule == "linear" else cfg.lr
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
+                with precision:
+                    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
                 out.loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -258,6 +270,7 @@ def train_candidates(
         p.requires_grad_(False)  # the slot's own weights are not used while the stack runs
     if host.packing is None:
         host.packing = packing_works(host.peft, device)
+    precision = autocast(cfg, host.peft)
     host.peft.train()
     try:
         with stack.applied() as model:
@@ -267,13 +280,14 @@ def train_candidates(
                 live = [i for i in range(k) if step < totals[i]]
                 parts = [plans[i][step][1] for i in live]
                 stack.route = torch.tensor(live)
-                if host.packing:
-                    packed = _pack_step(parts)
-                    stack.segments = packed.segments
-                    losses = _packed_losses(model, packed, len(live), device)
-                else:
-                    ids, labels, mask = _stack_step(parts, pad_id)
-                    losses = _group_losses(model, ids.to(device), labels.to(device), mask.to(device), len(live))
+                with precision:
+                    if host.packing:
+                        packed = _pack_step(parts)
+                        stack.segments = packed.segments
+                        losses = _packed_losses(model, packed, len(live), device)
+                    else:
+                        ids, labels, mask = _stack_step(parts, pad_id)
+                        losses = _group_losses(model, ids.to(device), labels.to(device), mask.to(device), len(live))
                 losses.sum().backward()
                 lr = torch.zeros(k)
                 active = torch.zeros(k, dtype=torch.bool)

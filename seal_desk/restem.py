@@ -31,6 +31,7 @@ from seal_desk.engine import Engine, asked_for
 from seal_desk.events import CancelToken, EventSink, Progress, RewardScored, RoundFinished, ignore
 from seal_desk.inner_loop import completion_example, train
 from seal_desk.loader import LoadedModel
+from seal_desk.reports import write_atomic
 from seal_desk.rl_records import Candidate, PassageOutcome, RlRecords, RoundRecord
 
 GENERATOR_MARK = "seal_desk_generator.json"
@@ -184,7 +185,7 @@ class RestEM:
         return self.engine.cfg.inner.max_seq_len
 
     def _write_summary(self) -> None:
-        _write_text(self.out_dir / "summary.json", json.dumps(summary(self.records, self.cfg), indent=2))
+        write_atomic(self.out_dir / "summary.json", json.dumps(summary(self.records, self.cfg), indent=2))
 
 
 def summary(records: RlRecords, cfg: OuterLoopConfig) -> dict:
@@ -234,16 +235,8 @@ def _save_generator(model, tokenizer, path: Path, mark: dict) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    _write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 __all__ = ["RestEM", "generator_base", "round_passages", "summary", "without"]

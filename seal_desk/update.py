@@ -182,11 +182,13 @@ def run_update(args, err: Console) -> int:
                           "files": [asdict(o) for o in outcomes]}, indent=2))
     else:
         table = Table(title=f"update — {args.dir} ({cfg.strategy}, {model})")
+        root = Path(args.dir).resolve()
         for col in ("file", "status", "passages", "sequences", "s", "adapter", "detail"):
             table.add_column(col, justify="right" if col in ("passages", "sequences", "s", "adapter") else "left")
         for o in outcomes:
             learned = o.status == "learned"
-            table.add_row(o.path, o.status, str(o.passages) if learned else "", str(o.sequences) if learned else "",
+            shown = Path(o.path).relative_to(root) if Path(o.path).is_relative_to(root) else o.path
+            table.add_row(str(shown), o.status, str(o.passages) if learned else "", str(o.sequences) if learned else "",
                           f"{o.seconds:.1f}" if learned else "", f"#{o.adapter_id}" if o.adapter_id else "", o.detail)
         Console().print(table)
         Console().print(f"learned {counts['learned']} · unchanged {counts['unchanged']} · failed {counts['failed']}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -123,3 +125,23 @@ def test_prompt_tokens_carry_no_loss(tiny):
     (b_ids, labels, mask), = list(batches([(ids, n)], 1, 0, random.Random(0)))
     assert (labels[0, :4] == -100).all() and (labels[0, 4:] == b_ids[0, 4:]).all()
     assert ids[-1] == tiny.tokenizer.eos_token_id
+
+
+def test_bf16_training_follows_fp32_serial_and_batched(tiny):
+    """bf16 autocast (precision="bf16") learns as fp32 does, step after step (autocast must not keep a
+    stale bf16 copy of the adapter), and batched candidates stay close to serial ones."""
+    from seal_desk.adapters import AdapterHost
+    from seal_desk.inner_loop import autocast
+
+    fp32 = InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=4, lr=1e-2, batch_size=2, precision="fp32")
+    bf16 = replace(fp32, precision="bf16")
+    host = AdapterHost(tiny.model)
+    assert isinstance(autocast(bf16, host.base), torch.autocast)
+    assert not isinstance(autocast(fp32, host.base), torch.autocast)
+    full = [train(host, tiny.tokenizer, SETS[0], cfg) for cfg in (fp32, bf16)]
+    assert full[1].final_loss < 0.8 * full[1].first_loss
+    assert abs(full[1].final_loss - full[0].final_loss) < 0.05 * full[0].first_loss
+    serial = [train(host, tiny.tokenizer, seqs, bf16) for seqs in SETS]
+    _, batched = train_candidates(host, tiny.tokenizer, SETS, bf16)
+    for alone, together in zip(serial, batched):
+        assert abs(alone.final_loss - together.final_loss) < 0.05 * alone.first_loss

@@ -73,6 +73,7 @@ def test_update_table_output(tmp_path, folder, capsys):
     assert main(["-m", "tiny-random", "-w", str(tmp_path / "ws"), "update", str(folder), *FAST]) == 0
     out = capsys.readouterr().out
     assert "learned 2 · unchanged 0 · failed 0" in out
+    assert "│ zorblat.txt " in out and str(folder) not in out.split("\n", 1)[1]  # paths shown relative to DIR
 
 
 def test_schema_v2_workspace_gains_the_updates_table(tmp_path):

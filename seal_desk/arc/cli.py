@@ -257,7 +257,7 @@ def cmd_bench(args, err) -> int:
     from rich.table import Table
 
     from seal_desk.arc.bench import ORACLE_GRID, conditions_from, markdown_table, run_bench
-    from seal_desk.bench_knowledge import write_reports
+    from seal_desk.reports import write_reports
     from seal_desk.commands import make_engine
     from seal_desk.loader import load
     from seal_desk.report import RichReporter
@@ -304,6 +304,7 @@ def cmd_rl(args, err) -> int:
     from rich.table import Table
 
     from seal_desk.arc.restem import ArcRestEM
+    from seal_desk.reports import write_reports
     from seal_desk.commands import make_engine, open_workspace
     from seal_desk.config import OuterLoopConfig
     from seal_desk.loader import load
@@ -350,7 +351,5 @@ def cmd_rl(args, err) -> int:
                       str(r["kept"]), str(r["sft_examples"]), "—" if r["sft_loss"] is None else f"{r['sft_loss']:.3f}",
                       f"{r['seconds_per_passage']:.1f}", r["generator"] or "base (nothing kept)")
     Console().print(table)
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2))
-        err.print(f"wrote {args.json_out}")
+    write_reports(args, result, None, err)
     return 0

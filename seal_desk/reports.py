@@ -1,0 +1,34 @@
+"""Reports on disk (bench tables, run summaries): each file is written atomically, so a killed run
+leaves the previous file whole, never half of a new one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(args, result: dict, markdown: Optional[Callable[[dict], str]], err) -> None:
+    """A command's `--json OUT` (and `--markdown OUT`, where it has one), announced on `err`."""
+    if getattr(args, "json_out", None):
+        write_atomic(Path(args.json_out), json.dumps(result, indent=2))
+        err.print(f"wrote {args.json_out}")
+    if markdown is not None and getattr(args, "markdown", None):
+        write_atomic(Path(args.markdown), markdown(result))
+        err.print(f"wrote {args.markdown}")
