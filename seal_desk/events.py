@@ -99,10 +99,10 @@ class UpdateEvaluated:
 
 @dataclass(frozen=True)
 class FileUpdated:
-    """`seal-desk update`: one file was learned, left as it was, or failed."""
+    """`seal-desk update`: one file was learned, left as it was, failed, or is gone from the folder."""
 
     path: str
-    status: str  # "learned" | "unchanged" | "failed"
+    status: str  # "learned" | "unchanged" | "failed" | "gone"
     detail: str = ""
 
 

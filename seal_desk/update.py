@@ -6,6 +6,7 @@ run learns only files whose hash differs, and the strategy picks up where the la
 (`Strategy.resume`). One run at a time: a lock file in the workspace, never waited for, so a run
 started while another holds it (cron overlapping itself) stops at once with exit code 2. A file
 that cannot be read, is empty or cannot be learned is reported and skipped; the others go on.
+A learned file that is no longer in the folder is reported as gone; what it taught stays learned.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ LOCK = "update.lock"
 @dataclass
 class FileOutcome:
     path: str
-    status: str  # "learned" | "unchanged" | "failed"
+    status: str  # "learned" | "unchanged" | "failed" | "gone"
     detail: str = ""
     passages: int = 0
     sequences: int = 0
@@ -69,9 +70,21 @@ def update_folder(ws, folder: str | Path, model: str, load_engine: Callable, str
             else:
                 outcomes[key] = FileOutcome(key, "pending", "changed" if key in known else "new")
                 todo.append((path, key, sha))
+        root = Path(folder).resolve()
+        for r in records:
+            if r.current and r.path not in outcomes and Path(r.path).is_relative_to(root) and not Path(r.path).exists():
+                outcomes[r.path] = _report(FileOutcome(r.path, "gone", gone_detail(strategy, r.adapter_id),
+                                                       adapter_id=r.adapter_id), on_event)
         if todo:
             _learn_all(ws, load_engine(), strategy, cfg, records, todo, outcomes, on_event, cancel)
     return list(outcomes.values())
+
+
+def gone_detail(strategy: str, adapter_id: Optional[int]) -> str:
+    """What still holds a deleted file's knowledge, and how to drop it."""
+    if strategy == "adapters" and adapter_id is not None:
+        return f"no longer in the folder; its adapter #{adapter_id} still answers (seal-desk adapters delete {adapter_id})"
+    return f"no longer in the folder; what it taught stays in the {strategy} weights"
 
 
 def _learn_all(ws, engine, strategy, cfg, records, todo, outcomes, on_event, cancel) -> None:
@@ -100,7 +113,7 @@ def _learn_all(ws, engine, strategy, cfg, records, todo, outcomes, on_event, can
         status = "cancelled"
         raise
     finally:
-        counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("learned", "unchanged", "failed")}
+        counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("learned", "unchanged", "failed", "gone")}
         ws.finish_run(run_id, status, counts | {"strategy": strategy})
 
 
@@ -170,13 +183,13 @@ def run_update(args, err: Console) -> int:
     with RichReporter(err) as reporter:
         def report(event):
             if isinstance(event, FileUpdated):
-                style = {"learned": "info", "unchanged": "info", "failed": "warning"}[event.status]
+                style = {"learned": "info", "unchanged": "info", "failed": "warning", "gone": "warning"}[event.status]
                 reporter(Message(f"{event.status}: {event.path}" + (f" — {event.detail}" if event.detail else ""), style))
             else:
                 reporter(event)
 
         outcomes = update_folder(ws, args.dir, model, lambda: make_engine(args, err, ws), cfg.strategy, cfg, report)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("learned", "unchanged", "failed")}
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("learned", "unchanged", "failed", "gone")}
     if args.json:
         print(json.dumps({"model": model, "strategy": cfg.strategy, "workspace": str(ws.folder), **counts,
                           "files": [asdict(o) for o in outcomes]}, indent=2))
@@ -191,5 +204,6 @@ def run_update(args, err: Console) -> int:
             table.add_row(str(shown), o.status, str(o.passages) if learned else "", str(o.sequences) if learned else "",
                           f"{o.seconds:.1f}" if learned else "", f"#{o.adapter_id}" if o.adapter_id else "", o.detail)
         Console().print(table)
-        Console().print(f"learned {counts['learned']} · unchanged {counts['unchanged']} · failed {counts['failed']}")
+        Console().print(f"learned {counts['learned']} · unchanged {counts['unchanged']} · failed {counts['failed']}"
+                        + (f" · gone {counts['gone']}" if counts["gone"] else ""))
     return 1 if counts["failed"] else 0

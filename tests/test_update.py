@@ -34,6 +34,12 @@ def test_update_learns_new_skips_unchanged_and_relearns_changed(strategy, tmp_pa
     status = {f["path"].rsplit("/", 1)[-1]: f["status"] for f in third["files"]}
     assert code == 0 and status == {"zorblat.txt": "learned", "quellon.md": "unchanged"}
     assert "changed" in next(f["detail"] for f in third["files"] if f["status"] == "learned")
+    (folder / "quellon.md").unlink()  # a learned file deleted: reported, its knowledge named, nothing relearned
+    code, fourth = _update(tmp_path, folder, capsys, "--strategy", strategy)
+    gone = [f for f in fourth["files"] if f["status"] == "gone"]
+    assert code == 0 and (fourth["learned"], fourth["unchanged"], fourth["gone"]) == (0, 1, 1)
+    assert gone[0]["path"].endswith("quellon.md") and "no longer in the folder" in gone[0]["detail"]
+    assert ("adapters delete" in gone[0]["detail"]) is (strategy == "adapters")
     from seal_desk.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
