@@ -9,6 +9,7 @@ peak measured here (training ≈ 6 · params · tokens).
 from __future__ import annotations
 
 import resource
+import statistics
 import time
 
 import torch
@@ -154,13 +155,16 @@ def run_speed_bench(engine: Engine, args, err: Console) -> int:
     err.print(f"[bold]bench speed[/]: {engine.loaded.name} on {engine.loaded.placement.label}, "
               f"{torch.get_num_threads()} CPU thread(s), {new_tokens} new tokens, k={k}, "
               f"training in {_precision(engine)}")
-    rows["gen_tok_s_batch1"] = _gen_rate(engine, 1, new_tokens, hf=False, sample=False)
-    rows["gen_tok_s_batch1_sampling"] = _gen_rate(engine, 1, new_tokens, hf=False, sample=True)
-    rows[f"gen_tok_s_batch{k}"] = _gen_rate(engine, k, new_tokens, hf=False, sample=True)
+    shapes = [("gen_tok_s_batch1", 1, False, False), ("gen_tok_s_batch1_sampling", 1, False, True),
+              (f"gen_tok_s_batch{k}", k, False, True)]
     if args.compare_generate:
-        rows["hf_generate_tok_s_batch1"] = _gen_rate(engine, 1, new_tokens, hf=True, sample=False)
-        rows["hf_generate_tok_s_batch1_sampling"] = _gen_rate(engine, 1, new_tokens, hf=True, sample=True)
-        rows[f"hf_generate_tok_s_batch{k}"] = _gen_rate(engine, k, new_tokens, hf=True, sample=True)
+        shapes += [("hf_generate_tok_s_batch1", 1, True, False), ("hf_generate_tok_s_batch1_sampling", 1, True, True),
+                   (f"hf_generate_tok_s_batch{k}", k, True, True)]
+    runs: dict[str, list[float]] = {name: [] for name, *_ in shapes}
+    for _ in range(max(1, args.repeat)):  # rounds over every shape: drifts of a shared machine hit all alike
+        for name, batch, hf, sample in shapes:
+            runs[name].append(_gen_rate(engine, batch, new_tokens, hf=hf, sample=sample))
+    rows.update({name: statistics.median(rates) for name, rates in runs.items()})
     edits = [f"- {s.strip()}." for s in SAMPLE.text.split(".") if s.strip()]
     sequences = engine.sequences_for(SAMPLE, ["\n".join(edits)], "implications")
     report = engine.train_on(sequences)
@@ -192,6 +196,6 @@ def run_speed_bench(engine: Engine, args, err: Console) -> int:
                   "threads": torch.get_num_threads(), "new_tokens": new_tokens, "k": k,
                   "params": engine.loaded.n_params, "inner_loop": {"epochs": engine.config.inner.epochs,
                   "batch_size": engine.config.inner.batch_size, "r": engine.config.inner.lora.r,
-                  "precision": _precision(engine)}, **rows}
+                  "precision": _precision(engine)}, **rows, "generation_runs": runs}
         write_reports(args, result, None, err)
     return 0

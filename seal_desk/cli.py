@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--compare-serial", action="store_true",
                     help="train and evaluate k candidates one by one and batched, side by side")
     sp.add_argument("--candidates", type=int, default=5, metavar="K", help="candidates for --compare-serial and batch k")
+    sp.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="time each generation shape N times, in rounds, and report the median (noisy machines)")
     sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     _train_args(sp)
     up = sub.add_parser("update", help="learn the new and changed documents of a folder since the last run "

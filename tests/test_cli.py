@@ -144,8 +144,11 @@ def test_rl_refuses_training_on_excluded_passages(tmp_path, capsys):
 
 def test_bench_speed_tiny(tmp_path, capsys):
     out = tmp_path / "speed.json"
-    assert main(["-m", "tiny-random", "bench", "speed", "--tokens", "4", "--epochs", "1", "--json", str(out)]) == 0
+    assert main(["-m", "tiny-random", "bench", "speed", "--tokens", "4", "--epochs", "1", "--repeat", "3",
+                 "--json", str(out)]) == 0
     res = json.loads(out.read_text())
+    runs = res["generation_runs"]["gen_tok_s_batch1_sampling"]
+    assert len(runs) == 3 and res["gen_tok_s_batch1_sampling"] == sorted(runs)[1]  # the median of 3 rounds
     for key in ("gen_tok_s_batch1", "gen_tok_s_batch5", "train_tok_s", "recall_s_per_question",
                 "matmul_peak_tflops", "train_mfu", "peak_rss_gib"):
         assert res[key] > 0, key
@@ -159,5 +162,8 @@ def test_bench_speed_compare_serial_tiny(tmp_path):
     res = json.loads(out.read_text())
     assert res["candidates_k"] == 3 and res["candidates_packed"] is True
     assert res["candidates_serial_train_s"] > 0 and res["candidates_batched_train_s"] > 0
+    serial = res["candidates_serial_generate_s"] + res["candidates_serial_total_s"]
+    batched = res["candidates_batched_generate_s"] + res["candidates_batched_total_s"]
+    assert res["candidates_speedup_total"] == pytest.approx(serial / batched)  # writing the self-edits counts
     assert res["candidates_max_final_loss_diff"] < 1e-2
     assert len(set(res["candidates_train_tokens_per_candidate"])) > 1  # candidates differ
