@@ -216,7 +216,16 @@ def _int4(weight: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
     except (RuntimeError, AttributeError):
         return None
     zeros = low + 8 * scale  # the kernel computes (q - 8)·scale + zero
-    return packed, torch.cat([scale, zeros], -1).transpose(0, 1).contiguous().to(torch.bfloat16)
+    scales = torch.cat([scale, zeros], -1).transpose(0, 1).contiguous().to(torch.bfloat16)
+    # The kernel's layout conventions have changed across torch releases: use it only if it computes
+    # x @ W.T here (to bf16 accuracy) for a random row.
+    x = torch.randn(1, weight.shape[1], generator=torch.Generator().manual_seed(0))
+    try:
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(torch.bfloat16), packed, INT4_GROUP, scales).float()
+    except RuntimeError:
+        return None
+    ref = x @ weight.float().T
+    return (packed, scales) if float((y - ref).norm()) <= 0.02 * float(ref.norm()) + 1e-6 else None
 
 
 class Linear:
