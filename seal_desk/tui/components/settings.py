@@ -7,7 +7,7 @@ runs; the CLI reads the same keys.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select
 
-from seal_desk.config import SealConfig
+from seal_desk.config import PRECISIONS, SealConfig
 from seal_desk.device import DEVICES
 from seal_desk.errors import InputError, SealDeskError
 from seal_desk.self_edit import FORMATS
@@ -109,6 +109,9 @@ class SettingsPane(Vertical):
                     yield from self._row("schedule", "lr schedule", Select(
                         [("linear", "linear"), ("constant", "constant")], value=PAPER.inner.schedule,
                         allow_blank=False, compact=True, id="set-schedule"), PAPER.inner.schedule)
+                    yield from self._row("precision", "training in", Select(
+                        [(p, p) for p in PRECISIONS], value=PAPER.inner.precision, allow_blank=False, compact=True,
+                        id="set-precision"), "", wide=False)
                     yield Label("Paper: SEAL (Zweiger et al., 2025), knowledge incorporation.", classes="dim")
         with Horizontal(id="settings-buttons"):
             yield Button("Save", variant="primary", id="set-save", compact=True)
@@ -117,8 +120,9 @@ class SettingsPane(Vertical):
             yield Label("ctrl+s saves; a new model or device reloads the model", classes="dim")
 
     @staticmethod
-    def _row(fid: str, label: str, widget, paper) -> ComposeResult:
-        with Horizontal(classes="set-row" if paper != "" else "set-row wide"):
+    def _row(fid: str, label: str, widget, paper, wide: Optional[bool] = None) -> ComposeResult:
+        """label, widget, "paper X"; rows without a paper value widen the widget unless `wide` is False."""
+        with Horizontal(classes="set-row wide" if (paper == "" if wide is None else wide) else "set-row"):
             yield Label(label, classes="set-label")
             yield widget
             if paper != "":
@@ -143,6 +147,7 @@ class SettingsPane(Vertical):
         self.query_one("#set-device", Select).value = self.sapp.device_name or "auto"
         self.query_one("#set-format", Select).value = cfg.self_edit.format
         self.query_one("#set-schedule", Select).value = cfg.inner.schedule
+        self.query_one("#set-precision", Select).value = cfg.inner.precision
         for fid, _label, _paper, _parse, get in FIELDS:
             value = get(cfg)
             self.query_one(f"#set-{fid}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
@@ -165,9 +170,10 @@ class SettingsPane(Vertical):
                   for fid, _l, _p, parse, _g in FIELDS}
         fmt = self.query_one("#set-format", Select).value
         schedule = self.query_one("#set-schedule", Select).value
+        precision = self.query_one("#set-precision", Select).value
         lora = replace(base.inner.lora, r=values["rank"], alpha=values["alpha"])
         inner = replace(base.inner, lora=lora, epochs=values["epochs"], lr=values["lr"],
-                        batch_size=values["batch_size"], schedule=str(schedule))
+                        batch_size=values["batch_size"], schedule=str(schedule), precision=str(precision))
         edit = replace(base.self_edit, format=str(fmt), k=values["k"], temperature=values["temperature"],
                        max_new_tokens=values["max_new_tokens"])
         return replace(base, inner=inner, self_edit=edit)
