@@ -145,17 +145,21 @@ def decoder(model, exact: bool = True) -> "Decoder":
     exact=False allows bf16 matmuls (see the module docstring)."""
     core, layers, meta = _plan(model)
     dtype = None if exact and BF16 is not True else _fast_dtype(core)
+    if exact and dtype is None and core.model.embed_tokens.weight.dtype != torch.float32:
+        # the lean path keeps norms, residual and cache in fp32: with bf16/fp16 weights its tokens
+        # would differ from the HF forward's, which rounds those to the weights' dtype
+        raise Unsupported(f"{core.model.embed_tokens.weight.dtype} weights (exact decoding needs fp32)")
     sources = _sources(core, layers)
     entries = _CACHE.setdefault(core, [])
     for entry in entries:
-        if entry.key == (meta, dtype) and entry.fresh(sources):
+        if entry.key == (meta, dtype, INT4) and entry.fresh(sources):
             entries.remove(entry)
             entries.insert(0, entry)
             return entry
     same = [entry for entry in entries if entry.key[1] == dtype]
     if len(same) >= KEEP[dtype]:
         entries.remove(same[-1])  # the least recently used of this precision
-    entries.insert(0, Decoder(core, layers, dtype, (meta, dtype), sources))
+    entries.insert(0, Decoder(core, layers, dtype, (meta, dtype, INT4), sources))
     return entries[0]
 
 
@@ -253,7 +257,7 @@ class Linear:
         if self.int4 is not None and x.shape[:-1].numel() <= INT4_ROWS:
             weight, scales = self.int4
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(
-                x.reshape(-1, x.shape[-1]).to(torch.bfloat16), weight, INT4_GROUP, scales).view(*x.shape[:-1], -1)
+                x.reshape(-1, x.shape[-1]).to(torch.bfloat16).contiguous(), weight, INT4_GROUP, scales).view(*x.shape[:-1], -1)
             return y if self.bias is None else y + self.bias
         if self.packed is not None:
             y = _packed_mm(x, self.packed)

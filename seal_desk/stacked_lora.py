@@ -18,6 +18,8 @@ import torch
 
 from seal_desk.adapters import SLOT, AdapterHost
 
+PAD_LIMIT = 2.0  # packed layout: pad groups into one block while that holds ≤ this × the real tokens
+
 
 @dataclass
 class _Layer:
@@ -60,12 +62,15 @@ class StackedLora:
     @segments.setter
     def segments(self, segments: list[tuple[int, int]] | None) -> None:
         # Groups padded to the longest for batched matmuls: `_gather` picks each group's tokens (pad
-        # slots repeat its first token), `_scatter` finds every packed token's slot back.
+        # slots repeat its first token), `_scatter` finds every packed token's slot back. The padded
+        # copy is kept for backward, so very uneven groups go one segment at a time instead.
         self._segments = segments
+        self._gather = self._scatter = None
         if not segments:
-            self._gather = self._scatter = None
             return
         width = max(end - start for start, end in segments)
+        if len(segments) * width > PAD_LIMIT * sum(end - start for start, end in segments):
+            return
         self._gather = torch.tensor([start + min(i, end - start - 1) for start, end in segments for i in range(width)])
         self._scatter = torch.tensor([g * width + i for g, (start, end) in enumerate(segments)
                                       for i in range(end - start)])
@@ -91,6 +96,8 @@ class StackedLora:
             x = args[0]
             groups = len(self.route)
             whole = groups == self.k and bool((self.route == torch.arange(self.k)).all())
+            if self._segments is not None and self._gather is None:
+                return output + self._segment_delta(layer, module, x).to(output.dtype)
             a = layer.a if whole else layer.a[self.route]
             b = layer.b if whole else layer.b[self.route]
             if self._gather is not None:  # packed row -> (groups, longest, in) -> back to the packed row
@@ -106,6 +113,15 @@ class StackedLora:
             return output + delta.reshape(output.shape).to(output.dtype)
 
         return hook
+
+    def _segment_delta(self, layer: _Layer, module, x: torch.Tensor) -> torch.Tensor:
+        pieces = []
+        for (start, end), i in zip(self._segments, self.route.tolist()):
+            xs = x[:, start:end].to(layer.a.dtype)
+            if layer.dropout and module.training:
+                xs = torch.nn.functional.dropout(xs, layer.dropout, training=True)
+            pieces.append((xs @ layer.a[i]) * layer.scale @ layer.b[i])
+        return torch.cat(pieces, dim=1)
 
     @torch.no_grad()
     def copy_slot(self, rows: Sequence[int]) -> None:

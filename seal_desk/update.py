@@ -72,12 +72,26 @@ def update_folder(ws, folder: str | Path, model: str, load_engine: Callable, str
                 todo.append((path, key, sha))
         root = Path(folder).resolve()
         for r in records:
-            if r.current and r.path not in outcomes and Path(r.path).is_relative_to(root) and not Path(r.path).exists():
+            if (r.current and r.path not in outcomes and Path(r.path).is_relative_to(root)
+                    and not Path(r.path).exists() and _still_held(ws, strategy, r.adapter_id)):
                 outcomes[r.path] = _report(FileOutcome(r.path, "gone", gone_detail(strategy, r.adapter_id),
                                                        adapter_id=r.adapter_id), on_event)
         if todo:
             _learn_all(ws, load_engine(), strategy, cfg, records, todo, outcomes, on_event, cancel)
     return list(outcomes.values())
+
+
+def _still_held(ws, strategy: str, adapter_id: Optional[int]) -> bool:
+    """Whether a deleted file's knowledge is still in use (under `adapters`: its adapter still exists)."""
+    if strategy != "adapters":
+        return True
+    if adapter_id is None:  # deleted (the workspace clears the link)
+        return False
+    try:
+        ws.adapter(adapter_id)
+    except InputError:
+        return False
+    return True
 
 
 def gone_detail(strategy: str, adapter_id: Optional[int]) -> str:

@@ -43,9 +43,13 @@ def test_batched_adamw_matches_torch_adamw():
         torch.testing.assert_close(p[i].detach(), singles[i].detach(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("packing", [True, False])
-def test_each_batched_candidate_matches_serial_training(tiny, packing):
+@pytest.mark.parametrize("packing,pad_limit", [(True, 2.0), (True, 0.0), (False, 2.0)],
+                         ids=["packed-padded-block", "packed-per-segment", "row-groups"])
+def test_each_batched_candidate_matches_serial_training(tiny, packing, pad_limit, monkeypatch):
+    from seal_desk import stacked_lora
     from seal_desk.adapters import AdapterHost
+
+    monkeypatch.setattr(stacked_lora, "PAD_LIMIT", pad_limit)  # 0: groups never padded into one block
 
     cfg = InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=3, lr=1e-2, batch_size=2)
     host = AdapterHost(tiny.model)

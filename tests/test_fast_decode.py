@@ -114,6 +114,11 @@ def test_unsupported_models_fall_back(tiny_loaded):
     finally:
         handle.remove()
     assert hooked != generate(model, tok, prompt, max_new_tokens=8, stop_ids=[-1])
+    half = tiny_config_model("Llama", tok).to(torch.bfloat16)  # greedy: the HF forward's bf16 rounding
+    with pytest.raises(ModelError, match="fp32"):
+        generate(half, tok, prompt, max_new_tokens=4, stop_ids=[-1], fast=True)
+    assert generate(half, tok, prompt, max_new_tokens=8, stop_ids=[-1]) == generate(
+        half, tok, prompt, max_new_tokens=8, stop_ids=[-1], fast=False)
     model.train()  # training mode matters only where it turns dropout on
     try:
         assert fast_decode.supported(model)

@@ -46,6 +46,11 @@ def test_update_learns_new_skips_unchanged_and_relearns_changed(strategy, tmp_pa
     kept = len(ws.adapters())
     ws.close()
     assert kept == {"adapters": 2, "merge": 3, "replay": 1}[strategy]  # superseded adapters are deleted
+    if strategy == "adapters":  # once its adapter is deleted, nothing of the file is left to report
+        assert main(["-w", str(tmp_path / "ws"), "adapters", "delete", str(gone[0]["adapter_id"])]) == 0
+        capsys.readouterr()
+        code, fifth = _update(tmp_path, folder, capsys, "--strategy", strategy)
+        assert code == 0 and (fifth["unchanged"], fifth["gone"]) == (1, 0)
 
 
 def test_update_reports_bad_files_and_goes_on(tmp_path, folder, capsys):
