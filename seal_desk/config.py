@@ -114,6 +114,9 @@ class ContinualConfig:
     replay_budget: int = 64  # most earlier sequences replayed per update (replay strategy)
     retrieval: str = "auto"  # routing index: hybrid when the embedding model is installed, else BM25
     top_k: int = 3  # passages retrieved per question for RAG answers
+    min_similarity: float = 0.33  # adapters routing, hybrid index: a question whose best passage is less
+    # similar (MiniLM cosine) goes to the base model. Measured on SQuAD dev (8 and 50 documents): their
+    # questions' best passage 0.40-0.85, general-knowledge probe questions 0.04-0.30 (docs/results.md)
 
 
 @dataclass(frozen=True)

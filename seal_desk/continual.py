@@ -191,7 +191,8 @@ class AdaptersStrategy(Strategy):
         self.index = None
 
     def route(self, questions: Sequence[Asked]) -> list[Optional[str]]:
-        """The key whose adapter answers each question: owner of the top retrieved passage, or None (base)."""
+        """The key whose adapter answers each question: owner of the top retrieved passage, or None (the
+        base model) when nothing learned is related (`ContinualConfig.min_similarity`)."""
         from seal_desk.retrieval import Index, query_text
 
         if not any(self.passages.values()):
@@ -199,7 +200,7 @@ class AdaptersStrategy(Strategy):
         if self.index is None:
             self.index = Index([p for ps in self.passages.values() for p in ps], self.cfg.retrieval)
             self.owner = {id(p): key for key, ps in self.passages.items() for p in ps}
-        hits = self.index.search_many([query_text(q.title, q.question) for q in questions], 1)
+        hits = self.index.search_many([query_text(q.title, q.question) for q in questions], 1, self.cfg.min_similarity)
         return [self.owner[id(found[0][0])] if found else None for found in hits]
 
     def answer(self, questions, phase="recall", on_event=ignore, cancel=None) -> RecallReport:

@@ -90,15 +90,18 @@ class Index:
     def search(self, query: str, top_k: int = 3) -> list[Hit]:
         return self.search_many([query], top_k)[0]
 
-    def search_many(self, queries: Sequence[str], top_k: int = 3) -> list[list[Hit]]:
-        """The `top_k` best passages for each query (dense queries are embedded in one batch)."""
+    def search_many(self, queries: Sequence[str], top_k: int = 3, min_similarity: float = 0.0) -> list[list[Hit]]:
+        """The `top_k` best passages for each query (dense queries are embedded in one batch).
+        BM25 alone returns only passages sharing a word with the query; hybrid search, with
+        `min_similarity`, only passages at least that close to it in embedding space (cosine)."""
         if top_k < 1:
             raise InputError("--top-k must be at least 1")
         lexical = [self.lexical_scores(q) for q in queries]
         if self.embedder is None:
             return [self._top(scores, top_k, scores > 0) for scores in lexical]
         dense = (self.embedder.encode(list(queries)) @ self.vectors.T).numpy()
-        return [self._top(fuse(lex, den), top_k) for lex, den in zip(lexical, dense)]
+        return [self._top(fuse(lex, den), top_k, den >= min_similarity if min_similarity > 0 else None)
+                for lex, den in zip(lexical, dense)]
 
     def _top(self, scores: np.ndarray, top_k: int, keep: np.ndarray | None = None) -> list[Hit]:
         order = np.argsort(-scores, kind="stable")

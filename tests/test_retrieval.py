@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from seal_desk import embeddings
+from seal_desk.config import ContinualConfig
 from seal_desk.documents import Passage, Question
 from seal_desk.engine import asked_for
 from seal_desk.errors import InputError
@@ -34,6 +35,10 @@ def test_hybrid_finds_a_paraphrase_that_shares_no_words():
     assert index.mode == "hybrid" and "MiniLM" in index.label
     hits = index.search("Which feline eats seaweed?", 3)
     assert hits[0][0] is PASSAGES[2] and len(hits) == 3
+    # with a similarity floor (adapters routing) an unrelated question finds nothing: the base model answers
+    paraphrase, unrelated = index.search_many(["Which feline eats seaweed?", "What is the capital of France?"], 1,
+                                              ContinualConfig.min_similarity)
+    assert paraphrase[0][0] is PASSAGES[2] and unrelated == []
 
 
 def test_reciprocal_rank_fusion():
