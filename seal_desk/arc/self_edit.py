@@ -138,31 +138,27 @@ def _strategy(value) -> str:
     raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)} ({value!r})")
 
 
-def _number(value) -> float:
-    if isinstance(value, bool):
-        raise ValueError
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return float(value.strip())
-    raise ValueError
+def _number(value, field: str) -> float:
+    """A JSON number or numeric string; ValueError naming `field` otherwise."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            return float(value.strip())
+    except ValueError:
+        pass
+    raise ValueError(f"{field} is not a number ({value!r})")
 
 
 def _lr(value) -> float:
-    try:
-        lr = _number(value)
-    except ValueError:
-        raise ValueError(f"learning_rate is not a number ({value!r})") from None
+    lr = _number(value, "learning_rate")
     if not 0 < lr < 1:
         raise ValueError(f"learning_rate {lr} is outside (0, 1)")
     return lr
 
 
 def _epochs(value) -> int:
-    try:
-        n = _number(value)
-    except ValueError:
-        raise ValueError(f"num_train_epochs is not a number ({value!r})") from None
+    n = _number(value, "num_train_epochs")
     if n != int(n) or n < 1:
         raise ValueError(f"num_train_epochs must be a whole number ≥ 1 ({value!r})")
     return int(n)

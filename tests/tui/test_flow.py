@@ -5,9 +5,8 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input, Select, TabbedContent, TextArea
 
 from seal_desk.events import TokenGenerated, TrainStep
-from seal_desk.tui.jobs import JobEvent
 from seal_desk.workspace import Workspace
-from tui_helpers import FACTS, errors, fast_config, idle, make_app, run, screen_text, wait_for
+from tui_helpers import FACTS, errors, fast_config, idle, job_events, make_app, run, screen_text, wait_for
 
 SIZE = (100, 34)
 
@@ -28,11 +27,7 @@ def test_learn_flow_load_generate_apply_recall(tmp_path):
     async def scenario():
         ws = Workspace(tmp_path / "ws")
         app = make_app(ws)
-        streamed = []
-
-        def hook(message):
-            if isinstance(message, JobEvent) and isinstance(message.event, TokenGenerated):
-                streamed.append(message.event)
+        streamed, hook = job_events(TokenGenerated)
 
         async with app.run_test(size=SIZE, message_hook=hook) as pilot:
             await idle(pilot)
@@ -87,11 +82,7 @@ def test_cancel_mid_training_keeps_nothing(tmp_path):
     async def scenario():
         ws = Workspace(tmp_path / "ws")
         app = make_app(ws, config=fast_config(epochs=5000))
-        steps: list[int] = []
-
-        def hook(message):
-            if isinstance(message, JobEvent) and isinstance(message.event, TrainStep):
-                steps.append(message.event.step)
+        steps, hook = job_events(TrainStep)
 
         async with app.run_test(size=SIZE, message_hook=hook) as pilot:
             await idle(pilot)
@@ -104,7 +95,7 @@ def test_cancel_mid_training_keeps_nothing(tmp_path):
             await wait_for(pilot, lambda: not app.jobs, 60, "the cancelled run to end")
             await pilot.pause()
             assert len(steps) - at_cancel <= 3, "training did not stop within a step"
-            assert steps[-1] < 5000
+            assert steps[-1].step < 5000
             doc_id = ws.documents()[0]["id"]
             assert [r.status for r in ws.runs(doc_id)] == ["cancelled"]
             assert ws.adapters() == []
@@ -396,11 +387,7 @@ def test_rl_tab_runs_the_outer_loop_and_shows_rewards(tmp_path):
     async def scenario():
         ws = Workspace(tmp_path / "ws")
         app = make_app(ws)
-        scored: list[RewardScored] = []
-
-        def hook(message):
-            if isinstance(message, JobEvent) and isinstance(message.event, RewardScored):
-                scored.append(message.event)
+        scored, hook = job_events(RewardScored)
 
         async with app.run_test(size=SIZE, message_hook=hook) as pilot:
             await idle(pilot)
@@ -437,11 +424,7 @@ def test_arc_tab_loads_shows_and_solves_a_task(tmp_path):
     async def scenario():
         ws = Workspace(tmp_path / "ws")
         app = make_app(ws)
-        scored: list[ArcTaskScored] = []
-
-        def hook(message):
-            if isinstance(message, JobEvent) and isinstance(message.event, ArcTaskScored):
-                scored.append(message.event)
+        scored, hook = job_events(ArcTaskScored)
 
         async with app.run_test(size=SIZE, message_hook=hook) as pilot:
             await idle(pilot)

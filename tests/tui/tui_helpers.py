@@ -52,6 +52,19 @@ async def idle(pilot, timeout: float = 60.0) -> None:
     await pilot.pause()
 
 
+def job_events(kind: type) -> tuple[list, Callable]:
+    """A list and a `run_test(message_hook=...)` that appends every `kind` event a job posts to it."""
+    from seal_desk.tui.jobs import JobEvent
+
+    seen: list = []
+
+    def hook(message) -> None:
+        if isinstance(message, JobEvent) and isinstance(message.event, kind):
+            seen.append(message.event)
+
+    return seen, hook
+
+
 def screen_text(app) -> str:
     """The current screen as plain text (for assertions and failure messages)."""
     from rich.console import Console
