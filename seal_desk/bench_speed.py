@@ -48,18 +48,18 @@ def candidate_edits(k: int) -> list[str]:
     return edits
 
 
-def compare_serial(engine: Engine, k: int, new_tokens: int) -> dict[str, float]:
+def compare_serial(engine: Engine, k: int, new_tokens: int, stream_rate: float, batch_rate: float) -> dict[str, float]:
     """One inner loop of k candidates (write k self-edits, train k adapters, evaluate k adapters), one
     candidate after another and then all at once. Generation is timed at a fixed length; training
     and recall use the same k deterministic self-edits both ways (same seeds, same data), so their
-    losses and correct answers can be compared. Serial generation time is k times one stream's
-    measured time for the same length (k identical runs)."""
+    losses and correct answers can be compared. Generation times come from the sampling rates
+    measured for one stream and for a batch of k (tok/s): serial = k streams one after another."""
     from seal_desk.adapters import SLOT
 
     sets = [engine.sequences_for(SAMPLE, [edit], "implications") for edit in candidate_edits(k)]
     questions = asked_for([SAMPLE])
-    serial_gen_s = k * new_tokens / _gen_rate(engine, 1, new_tokens, hf=False, sample=True)
-    batched_gen_s = k * new_tokens / _gen_rate(engine, k, new_tokens, hf=False, sample=True)
+    serial_gen_s = k * new_tokens / stream_rate
+    batched_gen_s = k * new_tokens / batch_rate
     started = time.perf_counter()
     serial_reports, serial_recall = [], []
     for seqs in sets:
@@ -142,12 +142,6 @@ def _timed_generation(engine: Engine, model, prompt: list[int], batch: int, new_
     return made / (time.perf_counter() - started)
 
 
-def _precision(engine: Engine) -> str:
-    from seal_desk.inner_loop import autocast
-
-    return "bf16" if isinstance(autocast(engine.config.inner, engine.host.model), torch.autocast) else "fp32"
-
-
 def run_speed_bench(engine: Engine, args, err: Console) -> int:
     device = engine.loaded.device
     k = args.candidates
@@ -155,7 +149,7 @@ def run_speed_bench(engine: Engine, args, err: Console) -> int:
     rows: dict[str, float] = {"model_load_s": engine.loaded.load_seconds}
     err.print(f"[bold]bench speed[/]: {engine.loaded.name} on {engine.loaded.placement.label}, "
               f"{torch.get_num_threads()} CPU thread(s), {new_tokens} new tokens, k={k}, "
-              f"training in {_precision(engine)}")
+              f"training in {engine.config.inner.precision}")
     shapes = [("gen_tok_s_batch1", 1, False, False), ("gen_tok_s_batch1_sampling", 1, False, True),
               (f"gen_tok_s_batch{k}", k, False, True)]
     if args.compare_generate:
@@ -182,7 +176,8 @@ def run_speed_bench(engine: Engine, args, err: Console) -> int:
     rows["train_mfu"] = rows["train_tflops"] / rows["matmul_peak_tflops"]
     if args.compare_serial:
         err.print(f"training and evaluating {k} candidates serially, then batched…")
-        rows.update({f"candidates_{key}": value for key, value in compare_serial(engine, k, new_tokens).items()})
+        rows.update({f"candidates_{key}": value for key, value in compare_serial(
+            engine, k, new_tokens, rows["gen_tok_s_batch1_sampling"], rows[f"gen_tok_s_batch{k}"]).items()})
     rows["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     if device == "cuda":
         rows["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
@@ -197,6 +192,6 @@ def run_speed_bench(engine: Engine, args, err: Console) -> int:
                   "threads": torch.get_num_threads(), "new_tokens": new_tokens, "k": k,
                   "params": engine.loaded.n_params, "inner_loop": {"epochs": engine.config.inner.epochs,
                   "batch_size": engine.config.inner.batch_size, "r": engine.config.inner.lora.r,
-                  "precision": _precision(engine)}, **rows, "generation_runs": runs}
+                  "precision": engine.config.inner.precision}, **rows, "generation_runs": runs}
         write_reports(args, result, None, err)
     return 0

@@ -94,10 +94,10 @@ class StackedLora:
     def _hook(self, layer: _Layer):
         def hook(module, args, output):
             x = args[0]
-            groups = len(self.route)
-            whole = groups == self.k and bool((self.route == torch.arange(self.k)).all())
             if self._segments is not None and self._gather is None:
                 return output + self._segment_delta(layer, module, x).to(output.dtype)
+            groups = len(self.route)
+            whole = groups == self.k and bool((self.route == torch.arange(self.k)).all())
             a = layer.a if whole else layer.a[self.route]
             b = layer.b if whole else layer.b[self.route]
             if self._gather is not None:  # packed row -> (groups, longest, in) -> back to the packed row
