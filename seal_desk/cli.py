@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from seal_desk.config import PRECISIONS, RETRIEVAL_MODES, STRATEGIES, ContinualConfig
+from seal_desk.config import INNER_FROM, PRECISIONS, SELECT, RETRIEVAL_MODES, STRATEGIES, ContinualConfig
 from seal_desk.errors import Cancelled, SealDeskError
 
 
@@ -36,6 +36,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: CUDA with 4-bit QLoRA if present, else CPU fp32")
     g.add_argument("--quant", default="", choices=["", "nf4", "fp32", "bf16", "fp16"], help="override the weight precision")
     g.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub (off by default)")
+    g.add_argument("--learner", default=None, metavar="DIR|none",
+                   help="merge a learner (from `seal-desk learner`) into the base model at load; default: the "
+                        "preset's, if it ships one; none: the plain base model")
     g.add_argument("--workspace", "-w", default=None, help="workspace folder (default: the user data directory)")
 
 
@@ -52,6 +55,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="training matmuls (default fp32; bf16 = autocast)")
     g.add_argument("--max-new-tokens", type=int, default=None, help="self-edit length limit")
     g.add_argument("--temperature", type=float, default=None, help="self-edit sampling temperature (paper: 1.0)")
+    g.add_argument("--qa-prompt", action=argparse.BooleanOptionalAction, default=None,
+                   help="train question-answer self-edit items as recall asks them (prompt, then the answer)")
+    g.add_argument("--select", choices=SELECT, default=None,
+                   help="k self-edit samples: pool them all (SEAL) or keep the one covering most names/numbers")
+    g.add_argument("--min-grounding", type=float, default=None, metavar="F",
+                   help="drop self-edit lines sharing under this share of content words with the passage (0-1)")
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--judge", action="store_true", help="also ask the base model for a yes/no verdict per answer (off by default)")
 
@@ -112,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     kn.add_argument("--self-edits", default=None, help="file whose passages carry 'self_edits', matched by content (e.g. GPT-4.1's)")
     kn.add_argument("--generator", action="append", default=[], metavar="PATH",
                     help="a generator checkpoint from `seal-desk rl` (adds a SEAL row); repeat for several rounds")
+    kn.add_argument("--inner-from", choices=INNER_FROM, default=None,
+                    help="SEAL rows train the inner loop on their generator (default, as SEAL's reference) or on the base")
     kn.add_argument("--cpt", action="store_true",
                     help="continued pretraining: one adapter on all n passages, all their questions asked")
     kn.add_argument("--top-k", type=int, default=ContinualConfig.top_k, metavar="K",
@@ -122,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     kn.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write results JSON here")
     kn.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
     _train_args(kn)
+    tb = bsub.add_parser("table", help="one knowledge table from several `bench knowledge --json` results")
+    tb.add_argument("results", nargs="+", metavar="RESULT.json")
+    tb.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the combined JSON here")
+    tb.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
     ct = bsub.add_parser("continual", help="learn N documents one after another: forgetting matrix per strategy")
     ct.add_argument("--data", required=True, help="SQuAD-format passages with questions; each passage is one document")
     ct.add_argument("--sequence", type=int, default=8, metavar="N", help="documents learned one after another")
@@ -154,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     _train_args(up)
     rl = sub.add_parser("rl", help="SEAL's outer loop (ReST-EM): learn to write better self-edits; resumable")
-    rl.add_argument("--data", required=True, help="training passages with questions (SQuAD/SEAL JSON or JSONL)")
+    rl.add_argument("--data", required=True, action="append", metavar="F",
+                    help="training passages with questions (SQuAD/SEAL JSON or JSONL); repeatable")
     rl.add_argument("--out", required=True, help="run folder: generator checkpoints, SFT sets, summary.json; "
                                                  "run again with the same --out to resume")
     rl.add_argument("--rounds", type=int, default=2)
@@ -165,8 +181,22 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("--parallel", type=int, default=None, help="most candidate adapters trained side by side")
     rl.add_argument("--sft-lr", type=float, default=None)
     rl.add_argument("--sft-epochs", type=int, default=None)
+    rl.add_argument("--inner-from", choices=INNER_FROM, default=None,
+                    help="after a round, train the inner loop on the new generator (default, as SEAL's reference) "
+                         "or always on the starting model (base)")
     rl.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the reward summary JSON here")
     _train_args(rl)
+    le = sub.add_parser("learner", help="train the learner: a one-time LoRA on other documents' passages and "
+                                        "questions that makes the model better at answering what it memorises")
+    le.add_argument("--data", action="append", required=True, metavar="F",
+                    help="passages with questions (SQuAD/SEAL JSON or JSONL); repeatable")
+    le.add_argument("--exclude", action="append", default=[], metavar="F",
+                    help="never train on passages whose content appears in F (the evaluation sets); repeatable")
+    le.add_argument("--out", required=True, help="folder for the learner (PEFT adapter + seal_desk_learner.json)")
+    le.add_argument("--write", default=None, metavar="FORMAT",
+                    help="also teach writing self-edits in FORMAT (e.g. self-qa): each passage's prompt -> its "
+                         "question-answer pairs")
+    _train_args(le)
     from seal_desk.arc.cli import add_parser as add_arc_parser
 
     add_arc_parser(sub)
@@ -197,7 +227,7 @@ def _run_tui(args) -> int:
     _quiet_libraries()
     from seal_desk.tui.app import SealDeskApp
 
-    SealDeskApp(model=args.model, device=args.device, quant=args.quant, workspace=args.workspace,
+    SealDeskApp(model=args.model, device=args.device, quant=args.quant, workspace=args.workspace, learner=args.learner,
                 trust_remote_code=args.trust_remote_code).run()
     return 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from seal_desk.config import SealConfig
+from seal_desk.config import SELECT, SealConfig
 from seal_desk.errors import InputError
 from seal_desk.report import RichReporter, accuracy_line, recall_table
 from seal_desk.reports import write_reports
@@ -18,7 +18,7 @@ from seal_desk.reports import write_reports
 def dispatch(args, err: Console) -> int:
     handler = {
         "models": cmd_models, "learn": cmd_learn, "eval": cmd_eval, "adapters": cmd_adapters, "bench": cmd_bench,
-        "rl": cmd_rl, "update": cmd_update, "arc": cmd_arc,
+        "rl": cmd_rl, "update": cmd_update, "arc": cmd_arc, "learner": cmd_learner,
     }[args.command]
     return handler(args, err)
 
@@ -35,9 +35,14 @@ def configure(args, base: SealConfig) -> SealConfig:
     inner = replace(inner, lora=lora, **{k: v for k, v in over.items() if v is not None})
     over = {"format": getattr(args, "format", None), "k": getattr(args, "k", None),
             "max_new_tokens": getattr(args, "max_new_tokens", None), "temperature": getattr(args, "temperature", None),
-            "seed": getattr(args, "seed", None)}
+            "seed": getattr(args, "seed", None), "qa_prompt": getattr(args, "qa_prompt", None),
+            "min_grounding": getattr(args, "min_grounding", None), "select": getattr(args, "select", None)}
     edit = replace(edit, **{k: v for k, v in over.items() if v is not None})
     recall = replace(base.recall, judge=True) if getattr(args, "judge", False) else base.recall
+    if not 0.0 <= edit.min_grounding <= 1.0:
+        raise InputError("--min-grounding must be between 0 and 1")
+    if edit.select not in SELECT:
+        raise InputError(f"self-edit selection '{edit.select}' is not one of {', '.join(SELECT)}")
     for name, value in (("epochs", inner.epochs), ("batch_size", inner.batch_size), ("k", edit.k)):
         if value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
@@ -58,12 +63,23 @@ def make_engine(args, err: Console, ws=None):
 
     model = args.model or (ws.get_setting("model") if ws is not None else None)
     with RichReporter(err) as reporter:
-        loaded = load(model, args.device, args.quant, reporter, args.trust_remote_code)
+        loaded = load(model, args.device, args.quant, reporter, args.trust_remote_code, getattr(args, "learner", None))
     engine = Engine(loaded, ws)
     saved = ws.get_setting(ws.config_key(loaded.name)) if ws is not None else None
     base = SealConfig.from_dict(saved) if saved else engine.config
     engine.config = configure(args, base)
     return engine
+
+
+def model_copier(args, model_name: str):
+    """The outer loop's `load_copy`: a fresh copy of the starting model (None, with --learner merged) or a checkpoint."""
+    from seal_desk.loader import load
+
+    def load_copy(path):  # a checkpoint already holds whatever learner its starting model had
+        return load(path or args.model or model_name, args.device, args.quant, trust_remote_code=args.trust_remote_code,
+                    learner=getattr(args, "learner", None) if path is None else "none")
+
+    return load_copy
 
 
 # models ------------------------------------------------------------------------------------------
@@ -156,9 +172,9 @@ def cmd_eval(args, err: Console) -> int:
     with RichReporter(err) as reporter:
         report = engine.recall(questions, adapter, "eval", reporter)
     if args.json:
-        print(json.dumps({"accuracy": report.accuracy, "f1": report.mean_f1, "adapter": args.adapter,
+        print(json.dumps({"accuracy": report.accuracy, "lax_accuracy": report.lax_accuracy, "f1": report.mean_f1, "adapter": args.adapter,
                           "per_question": [{"question": a.asked.question, "gold": a.asked.answer, "answer": a.text,
-                                            "correct": a.grade.correct, "f1": a.grade.f1} for a in report.answers]},
+                                            "correct": a.grade.correct, "lax": a.grade.lax_correct, "f1": a.grade.f1} for a in report.answers]},
                          indent=2))
     else:
         Console().print(recall_table(f"{docs[0].title} — {'adapter #' + str(args.adapter) if adapter else 'base model'}", report))
@@ -199,6 +215,10 @@ def cmd_adapters(args, err: Console) -> int:
 
 # bench -------------------------------------------------------------------------------------------
 def cmd_bench(args, err: Console) -> int:
+    if args.bench == "table":
+        from seal_desk.bench_knowledge import combine_reports
+
+        return combine_reports(args, err)
     engine = make_engine(args, err, None)
     if args.bench == "speed":
         from seal_desk.bench_speed import run_speed_bench
@@ -227,6 +247,37 @@ def cmd_update(args, err: Console) -> int:
     return run_update(args, err)
 
 
+# learner -----------------------------------------------------------------------------------------
+def cmd_learner(args, err: Console) -> int:
+    from seal_desk.documents import load_data_file
+    from seal_desk.learner import train_learner
+    from seal_desk.restem import without
+
+    from seal_desk import self_edit as se
+    from seal_desk.learner import check_out
+
+    if args.learner not in (None, "none"):
+        raise InputError("a learner is trained on the plain base model: drop --learner")
+    args.learner = "none"  # not on the preset's learner either
+    check_out(args.out)
+    if args.write is not None:
+        se.check_format(args.write)
+    engine = make_engine(args, err, None)
+    passages = [p for f in args.data for p in load_data_file(Path(f))]
+    held_out = [p for f in args.exclude for p in load_data_file(Path(f))]
+    usable = without(passages, held_out)
+    if not usable:
+        raise InputError("no passages with questions to train the learner on (after --exclude)")
+    cfg = replace(engine.config.inner, group_by_length=True)  # passages, questions and self-edits differ in length
+    err.print(f"[bold]learner[/]: {len(usable)} passages, {sum(len(p.questions) for p in usable)} questions, "
+              f"r={cfg.lora.r}, lr {cfg.lr}, {cfg.epochs} epoch(s), batch {cfg.batch_size} → {args.out}")
+    with RichReporter(err) as reporter:
+        card = train_learner(engine, usable, cfg, args.out, [str(Path(f)) for f in args.data], args.write, reporter)
+    err.print(f"saved {args.out}: loss {card['train']['first_loss']:.3f} → {card['train']['final_loss']:.3f} "
+              f"in {card['train']['seconds']:.0f} s")
+    return 0
+
+
 # rl ----------------------------------------------------------------------------------------------
 def outer_config(args, engine):
     """The outer-loop settings from the command line (paper defaults otherwise)."""
@@ -235,7 +286,8 @@ def outer_config(args, engine):
     base = OuterLoopConfig()
     over = {"rounds": args.rounds, "passages": args.passages, "eval_times": args.eval_times,
             "k": args.k if args.k is not None else base.k, "parallel": args.parallel, "sft_lr": args.sft_lr,
-            "sft_epochs": args.sft_epochs, "seed": args.seed}
+            "sft_epochs": args.sft_epochs, "seed": args.seed, "inner_from": args.inner_from,
+            "min_grounding": getattr(args, "min_grounding", None)}
     cfg = replace(base, **{k: v for k, v in over.items() if v is not None})
     for name in ("rounds", "passages", "eval_times", "k", "parallel", "sft_epochs"):
         if getattr(cfg, name) < 1:
@@ -246,7 +298,6 @@ def outer_config(args, engine):
 def cmd_rl(args, err: Console) -> int:
     from seal_desk import events as ev
     from seal_desk.documents import load_data_file
-    from seal_desk.loader import load
     from seal_desk.restem import RestEM, summary, without
     from seal_desk.rl_records import RlRecords
 
@@ -254,21 +305,19 @@ def cmd_rl(args, err: Console) -> int:
     engine = make_engine(args, err, ws)
     cfg = outer_config(args, engine)
     engine.config = replace(engine.config, self_edit=replace(engine.config.self_edit, k=cfg.k))
-    passages = [p for p in load_data_file(Path(args.data)) if p.questions]
+    passages = [p for f in args.data for p in load_data_file(Path(f)) if p.questions]
     held_out = [p for f in args.exclude for p in load_data_file(Path(f))]
     usable = without(passages, held_out)
     if len(usable) < len(passages):
         err.print(f"[yellow]left out {len(passages) - len(usable)} training passage(s) that also appear in --exclude[/]")
     if not usable:
-        raise InputError(f"{args.data}: no training passages with questions (after --exclude)")
+        raise InputError(f"{', '.join(args.data)}: no training passages with questions (after --exclude)")
     out_dir = str(Path(args.out).expanduser().resolve())
-    records = RlRecords(ws, out_dir, engine.loaded.name, str(Path(args.data).resolve()),
-                        {"outer": summary_config(cfg), "inner": engine.config.to_dict()})
+    records = RlRecords(ws, out_dir, engine.loaded.name, "; ".join(str(Path(f).resolve()) for f in args.data),
+                        {"outer": summary_config(cfg), "inner": engine.config.to_dict(),
+                         "learner": str(Path(engine.loaded.learner).resolve()) if engine.loaded.learner else None})
     model_name = engine.loaded.name
-
-    def load_copy(path):
-        return load(path or args.model or model_name, args.device, args.quant, trust_remote_code=args.trust_remote_code)
-
+    load_copy = model_copier(args, model_name)
     err.print(f"[bold]rl[/]: {cfg.rounds} round(s) × {min(cfg.passages, len(usable))} passages, k={cfg.k}, "
               f"eval-times {cfg.eval_times}, {model_name} on {engine.loaded.placement.label} → {out_dir}")
 

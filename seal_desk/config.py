@@ -31,6 +31,7 @@ class InnerLoopConfig:
     lr: float = 1e-3
     epochs: int = 10
     batch_size: int = 1
+    group_by_length: bool = False  # batches of similar lengths (for large batches of mixed lengths: the learner)
     max_seq_len: int = 1024
     weight_decay: float = 0.0
     schedule: str = "linear"  # "linear" decay (HF Trainer's default, as SEAL used) or "constant"
@@ -50,6 +51,9 @@ class SelfEditConfig:
     max_new_tokens: int = 384
     include_passage: bool = True  # SEAL trains on the self-edit plus the passage itself
     min_grounding: float = 0.3  # drop self-edit lines sharing under 30% of content words with the passage (0 = keep all)
+    qa_prompt: bool = False  # train question-answer items as recall asks them (prompt, then the answer)
+    select: str = "pool"  # k samples: "pool" trains on all of them (SEAL), "best" on the one covering most of the
+    # passage's names, dates and numbers with grounded lines (a score that needs no questions)
     seed: int = 42
 
 
@@ -75,6 +79,8 @@ class OuterLoopConfig:
     sft_lr: float = 3e-4  # generator SFT on kept (prompt -> self-edit) pairs, loss on completions
     sft_epochs: int = 2
     sft_lora: LoraSettings = field(default_factory=LoraSettings)
+    inner_from: str = "generator"  # after a round, the inner loop trains the new generator (SEAL's reference: the
+    # model that writes self-edits is the one that learns from them); "base": always the starting model
     seed: int = 42
 
 
@@ -102,6 +108,8 @@ class ArcSettings:
     seed: int = 42
 
 
+SELECT = ("pool", "best")  # SelfEditConfig.select
+INNER_FROM = ("generator", "base")  # OuterLoopConfig.inner_from
 STRATEGIES = ("merge", "adapters", "replay")  # continual learning, see continual.py
 RETRIEVAL_MODES = ("auto", "bm25", "hybrid")  # see retrieval.py
 
@@ -153,6 +161,8 @@ def _pick(kind, data: dict[str, Any]) -> dict[str, Any]:
 __all__ = [
     "ArcSettings",
     "DEFAULT_TARGETS",
+    "INNER_FROM",
+    "SELECT",
     "RETRIEVAL_MODES",
     "STRATEGIES",
     "ContinualConfig",

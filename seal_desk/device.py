@@ -31,6 +31,24 @@ def cpu_bf16_pays(n_params: int) -> bool:
     return low <= n_params <= high and bool(torch.cpu._is_avx512_bf16_supported())
 
 
+_PACKED_BF16: list[bool] = []
+
+
+def cpu_packed_bf16() -> bool:
+    """Whether oneDNN's packed bf16 linear runs on this CPU at all (it needs AVX512 BW/VL/DQ or AVX-NE-CONVERT;
+    probed once: on other CPUs, e.g. some AMD EPYC, torch raises)."""
+    if not _PACKED_BF16:
+        import torch
+
+        try:
+            w = torch.ops.mkldnn._reorder_linear_weight(torch.zeros(16, 16, dtype=torch.bfloat16), 1)
+            torch.ops.mkldnn._linear_pointwise(torch.zeros(1, 16, dtype=torch.bfloat16), w, None, "none", [], "")
+            _PACKED_BF16.append(True)
+        except (RuntimeError, AttributeError):
+            _PACKED_BF16.append(False)
+    return _PACKED_BF16[0]
+
+
 def cuda_available() -> bool:
     import torch
 

@@ -18,6 +18,7 @@ from seal_desk.documents import Document, Passage, Question
 from seal_desk.errors import Cancelled, InputError
 from seal_desk.events import CancelToken, EventSink, Message, Progress, TokenGenerated, ignore
 from seal_desk.generation import generate
+from seal_desk.grading import rivals
 from seal_desk.inner_loop import TrainReport, train, train_candidates
 from seal_desk.loader import LoadedModel
 from seal_desk.recall import Asked, RecallReport, ask, evaluate, evaluate_groups, question_ids
@@ -47,6 +48,8 @@ class LearnResult:
             "accuracy_after": self.after.accuracy,
             "f1_before": self.before.mean_f1,
             "f1_after": self.after.mean_f1,
+            "lax_before": self.before.lax_accuracy,
+            "lax_after": self.after.lax_accuracy,
             "judged_before": self.before.judged_accuracy,
             "judged_after": self.after.judged_accuracy,
             "adapter_id": self.adapter_id,
@@ -60,6 +63,7 @@ class LearnResult:
                     "question": b.asked.question, "gold": b.asked.answer,
                     "before": b.text, "after": a.text,
                     "correct_before": b.grade.correct, "correct_after": a.grade.correct,
+                    "lax_before": b.grade.lax_correct, "lax_after": a.grade.lax_correct,
                     "f1_before": b.grade.f1, "f1_after": a.grade.f1,
                     "judged_before": b.grade.judged, "judged_after": a.grade.judged,
                 }
@@ -69,7 +73,10 @@ class LearnResult:
 
 
 def asked_for(passages: Sequence[Passage]) -> list[Asked]:
-    return [Asked(p.title, q.question, q.answer, q.id) for p in passages for q in p.questions]
+    """A passage's questions to ask, each with the passage's other answers as its rivals (strict grading)."""
+    return [Asked(p.title, q.question, q.answer, q.id,
+                  others=rivals(q.answer, [o.answer for o in p.questions], f"{p.title} {q.question}"))
+            for p in passages for q in p.questions]
 
 
 class Engine:
@@ -81,7 +88,7 @@ class Engine:
         preset = loaded.source.preset
         base = config or SealConfig()
         if config is None and preset is not None:
-            base = replace(base, inner=preset.inner_config(base.inner))
+            base = replace(base, inner=preset.inner_config(base.inner), self_edit=preset.self_edit_config(base.self_edit))
         self.config = base
         self.host = AdapterHost(loaded.model, quantized=loaded.placement.quantization == "nf4")
         self.trained = False  # the training slot holds a just-trained adapter
@@ -135,16 +142,32 @@ class Engine:
             )
         return [self.tokenizer.decode(o, skip_special_tokens=True).strip() for o in outs]
 
-    def sequences_for(self, passage: Passage, edits: list[str], fmt: str) -> list[str]:
+    def sequences_for(self, passage: Passage, edits: list[str], fmt: str,
+                      min_grounding: float | None = None) -> list[str]:
+        """Training sequences of a passage's self-edits under the self-edit config (see self_edit.training_sequences)."""
         cfg = self.cfg.self_edit
-        return se.training_sequences(passage.title, passage.text, edits, fmt, cfg.include_passage, cfg.min_grounding)
+        floor = cfg.min_grounding if min_grounding is None else min_grounding
+        if cfg.select == "best":
+            edits = se.best_of(edits, passage.title, passage.text, fmt, floor)
+        return se.training_sequences(passage.title, passage.text, edits, fmt, cfg.include_passage, floor,
+                                     self.qa_text if cfg.qa_prompt else None)
+
+    def qa_text(self, title: str, question: str, answer: str) -> str:
+        """A question as recall asks it (SEAL's prompt, chat-wrapped for instruct models), then its answer."""
+        prompt = self.tokenizer.decode(question_ids(self.tokenizer, self.loaded.prompt_style, title, question))
+        bos = self.tokenizer.bos_token
+        if bos and prompt.startswith(bos):  # training sequences are encoded with special tokens: one BOS, not two
+            prompt = prompt[len(bos):]
+        return prompt + answer
 
     def train_on(self, sequences: list[str], on_event: EventSink = ignore, cancel: CancelToken | None = None,
-                 fresh: bool = True) -> TrainReport:
-        """Fresh adapter in the training slot (fresh=False: the slot's adapter further), fine-tuned on `sequences`."""
+                 fresh: bool = True, examples: list | None = None) -> TrainReport:
+        """Fresh adapter in the training slot (fresh=False: the slot's adapter further), fine-tuned on `sequences`
+        (or on ready token `examples`, see inner_loop.train)."""
         self.trained = False
         with _model_train_guard(self):
-            report = train(self.host, self.tokenizer, sequences, self.cfg.inner, on_event, cancel, fresh=fresh)
+            report = train(self.host, self.tokenizer, sequences, self.cfg.inner, on_event, cancel, fresh=fresh,
+                           examples=examples)
         self.trained = True
         return report
 
@@ -234,10 +257,8 @@ class Engine:
                         max_new_tokens=48 * n, cancel=cancel)[0]
         pairs = se.split_items("self-qa", reply)
         out = []
-        for pair in pairs[:n]:
-            if pair.startswith("Q: ") and "\nA: " in pair:
-                q, a = pair[3:].split("\nA: ", 1)
-                out.append(Question(q.strip(), a.strip(), "generated"))
+        for q, a in filter(None, map(se.qa_pair, pairs[:n])):
+            out.append(Question(q, a, "generated"))
         if not out:
             on_event(Message("the model wrote no usable question/answer pairs", "warning"))
         return out
@@ -250,7 +271,7 @@ class Engine:
             raise InputError("no workspace to save the adapter in")
         path = self.workspace.new_adapter_path(name)
         sha = self.host.save(path)
-        config = {"model": self.loaded.name, "inner": asdict(self.cfg.inner)}
+        config = {"model": self.loaded.name, "inner": asdict(self.cfg.inner), "learner": _learner_id(self.loaded)}
         return self.workspace.add_adapter(name, path, sha, document_id, self.loaded.name, config), str(path)
 
     def load_adapter(self, adapter_id: int) -> str:
@@ -259,6 +280,11 @@ class Engine:
         if record.model != self.loaded.name:
             raise InputError(f"adapter #{record.id} was trained on {record.model}, not {self.loaded.name} "
                              f"(use --model {record.model})")
+        trained_with = record.config.get("learner")
+        if trained_with != _learner_id(self.loaded) and "learner" in record.config:
+            now = _learner_id(self.loaded) or "none"
+            raise InputError(f"adapter #{record.id} was trained with learner {trained_with or 'none'}, the model now "
+                             f"has {now} (use --learner {trained_with or 'none'})")
         return self.host.load(record.path, self.adapter_name(record.id))
 
     def adapter_name(self, adapter_id: int) -> str:
@@ -342,11 +368,20 @@ class Engine:
             raise
 
 
+def _learner_id(loaded: LoadedModel) -> Optional[str]:
+    """Which learner the resident weights hold (its folder name), so adapters are used on the model they learned on."""
+    from pathlib import Path
+
+    return Path(loaded.learner).name if loaded.learner else None
+
+
 def _summary(result: LearnResult) -> dict:
     return {
         "questions": len(result.before.answers),
         "accuracy_before": result.before.accuracy,
         "accuracy_after": result.after.accuracy,
+        "lax_before": result.before.lax_accuracy,
+        "lax_after": result.after.lax_accuracy,
         "f1_before": result.before.mean_f1,
         "f1_after": result.after.mean_f1,
         "train_tokens": result.train.tokens,
@@ -358,7 +393,8 @@ def _summary(result: LearnResult) -> dict:
 def _rows(report: RecallReport, phase: str) -> list[dict]:
     return [
         {"question_id": a.asked.question_id, "phase": phase, "question": a.asked.question, "gold": a.asked.answer,
-         "answer": a.text, "correct": int(a.grade.correct), "exact": int(a.grade.exact), "f1": a.grade.f1,
+         "answer": a.text, "correct": int(a.grade.correct), "lax": int(a.grade.lax_correct), "exact": int(a.grade.exact),
+         "f1": a.grade.f1,
          "judged": None if a.grade.judged is None else int(a.grade.judged)}
         for a in report.answers
     ]

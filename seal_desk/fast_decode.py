@@ -41,7 +41,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from seal_desk.device import cpu_bf16_pays
+from seal_desk.device import cpu_bf16_pays, cpu_packed_bf16
 
 ARCHS = ("llama", "mistral", "qwen2")
 KEEP = {None: 4, torch.bfloat16: 1}  # decoders cached per model and precision (exact ones copy nothing)
@@ -167,8 +167,9 @@ _CACHE: "weakref.WeakKeyDictionary[torch.nn.Module, list[Decoder]]" = weakref.We
 
 
 def _fast_dtype(core) -> Optional[torch.dtype]:
-    """bf16 when allowed and it pays (fp32 weights, `device.cpu_bf16_pays`), else None (exact)."""
-    if BF16 is False or core.model.embed_tokens.weight.dtype != torch.float32:
+    """bf16 when allowed, possible (`device.cpu_packed_bf16`) and it pays (fp32 weights,
+    `device.cpu_bf16_pays`), else None (exact)."""
+    if BF16 is False or core.model.embed_tokens.weight.dtype != torch.float32 or not cpu_packed_bf16():
         return None
     if BF16 is None and not cpu_bf16_pays(sum(p.numel() for p in core.parameters())):
         return None

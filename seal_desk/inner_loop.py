@@ -61,14 +61,22 @@ def completion_example(tokenizer, prompt_ids: list[int], completion: str, max_le
     return (ids[: max_len - 1] + ([eos] if eos is not None else []), len(prompt_ids))
 
 
-def batches(examples: list, batch_size: int, pad_id: int, rng: random.Random):
+def batches(examples: list, batch_size: int, pad_id: int, rng: random.Random, group_by_length: bool = False):
     """Shuffled batches padded to their own longest sequence (dynamic padding).
 
     An example is a list of token ids, or (ids, n) whose first n tokens carry no loss (a prompt).
+    `group_by_length`: batches of similar lengths (sorted within shuffled windows of 16 batches,
+    batch order shuffled), so large batches of mixed lengths waste little on padding.
     """
     order = list(range(len(examples)))
     rng.shuffle(order)
-    for start in range(0, len(order), batch_size):
+    starts = list(range(0, len(order), batch_size))
+    if group_by_length and batch_size > 1:
+        size = lambda i: len(examples[i][0] if isinstance(examples[i], tuple) else examples[i])  # noqa: E731
+        window = batch_size * 16
+        order = [i for w in range(0, len(order), window) for i in sorted(order[w : w + window], key=size)]
+        rng.shuffle(starts)
+    for start in starts:
         chunk = [examples[i] if isinstance(examples[i], tuple) else (examples[i], 0)
                  for i in order[start : start + batch_size]]
         width = max(len(x) for x, _ in chunk)
@@ -115,7 +123,7 @@ def train(
     first = last = float("nan")
     try:
         for epoch in range(cfg.epochs):
-            for ids, labels, mask in batches(examples, cfg.batch_size, pad_id, rng):
+            for ids, labels, mask in batches(examples, cfg.batch_size, pad_id, rng, cfg.group_by_length):
                 if cancel is not None:
                     cancel.check()
                 lr = cfg.lr * (1 - step / total) if cfg.schedule == "linear" else cfg.lr
@@ -145,7 +153,8 @@ def _schedule(cfg: InnerLoopConfig, step: int, total: int) -> float:
 def _plan(examples: list[list[int]], cfg: InnerLoopConfig, pad_id: int) -> list[tuple[int, tuple]]:
     """Every (epoch, batch) one candidate trains on, in the order `train` would use them."""
     rng = random.Random(cfg.seed)
-    return [(epoch, batch) for epoch in range(cfg.epochs) for batch in batches(examples, cfg.batch_size, pad_id, rng)]
+    return [(epoch, batch) for epoch in range(cfg.epochs)
+            for batch in batches(examples, cfg.batch_size, pad_id, rng, cfg.group_by_length)]
 
 
 def _stack_step(parts: list[tuple], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -11,6 +12,7 @@ from seal_desk import device as devices
 from seal_desk.errors import ModelError
 from seal_desk.events import EventSink, Message, Progress, ignore
 from seal_desk.model_source import TINY, ModelSource, convert_gguf, resolve
+from seal_desk.paths import presets_dir
 
 
 @dataclass
@@ -21,6 +23,7 @@ class LoadedModel:
     placement: devices.Placement
     load_seconds: float
     n_params: int
+    learner: Optional[str] = None  # the learner folder merged into the weights at load (see learner.py)
 
     @property
     def name(self) -> str:
@@ -65,11 +68,45 @@ def load(
     quant: str = "",
     on_event: EventSink = ignore,
     trust_remote_code: bool = False,
+    learner: Optional[str] = None,
 ) -> LoadedModel:
-    """Resolve `name`, convert it if needed, and load weights (safetensors only) and tokenizer."""
+    """Resolve `name`, convert it if needed, and load weights (safetensors only) and tokenizer.
+
+    `learner`: a learner folder to merge into the weights, "none" for none; None takes the preset's
+    (`learner = "..."` in its TOML, a folder beside it, when present).
+    """
+    source = resolve(name)
+    loaded = _load(source, device, quant, on_event, trust_remote_code)
+    path = learner_folder(source, learner)
+    if path is not None and learner is None and loaded.placement.quantization == "nf4":
+        on_event(Message(f"{source.name}: its learner is not merged into 4-bit weights (load with --quant bf16 to use it)",
+                         "warning"))
+        path = None
+    if path is not None:
+        from seal_desk.learner import apply_learner
+
+        card = apply_learner(loaded, path)
+        loaded.learner = str(path)
+        on_event(Message(f"Learner {path.name} merged ({card['passages']} passages, {card['questions']} questions)"))
+    return loaded
+
+
+def learner_folder(source: ModelSource, learner: Optional[str]) -> Optional[Path]:
+    """The learner to merge: the given folder, none for "none", else the preset's when it is there."""
+    if learner == "none":
+        return None
+    if learner:
+        return Path(learner).expanduser()
+    if source.kind == "dir":  # a local folder (e.g. an outer-loop checkpoint) already holds what it was trained from
+        return None
+    name = source.preset.learner if source.preset is not None else ""
+    folder = presets_dir() / name if name else None
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def _load(source: ModelSource, device: str, quant: str, on_event: EventSink, trust_remote_code: bool) -> LoadedModel:
     started = time.perf_counter()
     allocator.keep_freed_memory()
-    source = resolve(name)
     if source.kind == "tiny":
         return load_tiny()
     quant_map = source.preset.quantization if source.preset else None

@@ -20,7 +20,7 @@ from typing import Optional
 from seal_desk.errors import ModelError
 from seal_desk.events import EventSink, Message, Progress, ignore
 from seal_desk.paths import model_cache_dir
-from seal_desk.presets import DEFAULT_PRESET, Preset, all_presets
+from seal_desk.presets import DEFAULT_PRESET, Preset, all_presets, get_preset
 
 TINY = "tiny-random"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -79,7 +79,7 @@ def resolve(name: Optional[str] = None) -> ModelSource:
         if path.is_file() and path.suffix.lower() == ".gguf":
             return ModelSource(path.name, "gguf", str(path.resolve()))
         if path.is_dir() and (path / "config.json").is_file():
-            return ModelSource(path.name, "dir", str(path.resolve()))
+            return ModelSource(path.name, "dir", str(path.resolve()), _checkpoint_preset(path))
         raise ModelError(f"{name}: not a .gguf file or a Hugging Face model folder (no config.json)")
     if name.endswith(".gguf") or "/" in name and (name.startswith((".", "/", "~")) or not _HUB_ID.match(name)):
         raise ModelError(f"{name}: no such file or folder")
@@ -87,6 +87,20 @@ def resolve(name: Optional[str] = None) -> ModelSource:
         return ModelSource(name, "hub", name)
     known = ", ".join(sorted(presets)) or "none found"
     raise ModelError(f"unknown model '{name}': not a preset ({known}), a local path, or a hub id")
+
+
+GENERATOR_MARK = "seal_desk_generator.json"  # written beside an outer-loop checkpoint (restem.py)
+
+
+def _checkpoint_preset(path: Path) -> Optional[Preset]:
+    """An outer-loop checkpoint prompts like the preset it was trained from (base or instruct style, context)."""
+    import json
+
+    try:
+        base = json.loads((path / GENERATOR_MARK).read_text()).get("base")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return get_preset(base) if isinstance(base, str) else None
 
 
 def _converted_dir(key: str) -> Path:

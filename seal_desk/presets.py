@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seal_desk.config import InnerLoopConfig, LoraSettings
+from seal_desk.config import InnerLoopConfig, LoraSettings, SelfEditConfig
 from seal_desk.errors import ModelError
 from seal_desk.paths import presets_dir
 
@@ -32,6 +32,8 @@ class Preset:
     quantization: dict[str, str] = field(default_factory=lambda: {"cuda": "nf4", "cpu": "fp32"})
     lora: LoraSettings = field(default_factory=LoraSettings)
     inner_loop: dict[str, Any] = field(default_factory=dict)
+    learner: str = ""  # a learner folder beside the presets, merged at load by default (see learner.py)
+    self_edit: dict[str, Any] = field(default_factory=dict)  # the pipeline that measured best for this model
 
     def inner_config(self, base: InnerLoopConfig | None = None) -> InnerLoopConfig:
         """The preset's inner-loop defaults laid over `base` (paper defaults)."""
@@ -40,6 +42,15 @@ class Preset:
         base = base or InnerLoopConfig()
         keep = {k: v for k, v in self.inner_loop.items() if k in InnerLoopConfig.__dataclass_fields__}
         return replace(base, lora=self.lora, **keep)
+
+
+    def self_edit_config(self, base: SelfEditConfig | None = None) -> SelfEditConfig:
+        """The preset's self-edit defaults (format, k, selection, QA as recall prompts...) laid over `base`."""
+        from dataclasses import replace
+
+        base = base or SelfEditConfig()
+        keep = {k: v for k, v in self.self_edit.items() if k in SelfEditConfig.__dataclass_fields__}
+        return replace(base, **keep)
 
 
 def _parse(path: Path) -> Preset:

@@ -33,6 +33,7 @@ class Asked:
     answer: str
     question_id: Optional[int] = None
     context: tuple[tuple[str, str], ...] = ()  # retrieved (title, text) passages to show, best first
+    others: tuple[str, ...] = ()  # rival answers of the same passage: stating one fails strict grading
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class RecallReport:
     @property
     def accuracy(self) -> float:
         return self.correct / len(self.answers) if self.answers else 0.0
+
+    @property
+    def lax_accuracy(self) -> float:
+        """Share whose reply states the gold answer whatever else it says (SEAL-style, credits recitation)."""
+        return sum(a.grade.lax_correct for a in self.answers) / len(self.answers) if self.answers else 0.0
 
     @property
     def judged_accuracy(self) -> float | None:
@@ -150,7 +156,7 @@ def evaluate_groups(
             for i, out in zip(idx, outs[g * len(idx) : (g + 1) * len(idx)]):
                 q = questions[i]
                 text = clean_answer(tokenizer.decode(out, skip_special_tokens=True))
-                answers[g][i] = Answer(q, text, grade(text, q.answer))
+                answers[g][i] = Answer(q, text, grade(text, q.answer, q.others))
                 if groups == 1:
                     on_event(AnswerGraded(phase, q.question, q.answer, text, answers[g][i].grade.correct,
                                           len(answers[g]), len(questions)))

@@ -88,11 +88,12 @@ def _mark(text: str, correct: bool, changed: bool = False) -> str:
 
 def accuracy_line(before: RecallReport, after: Optional[RecallReport] = None) -> str:
     n = len(before.answers)
-    line = f"recall before: {before.correct}/{n} ({before.accuracy:.0%}), F1 {before.mean_f1:.2f}"
+    line = f"recall (strict) before: {before.correct}/{n} ({before.accuracy:.0%}), F1 {before.mean_f1:.2f}"
     if after is not None:
         delta = after.accuracy - before.accuracy
         line += (f"   after: {after.correct}/{n} ({after.accuracy:.0%}), F1 {after.mean_f1:.2f}"
                  f"   Δ {delta:+.0%}")
+    line += "   lax " + " → ".join(f"{r.lax_accuracy:.0%}" for r in (before, after) if r is not None)
     judged = [r.judged_accuracy for r in (before, after) if r is not None and r.judged_accuracy is not None]
     if judged:
         line += "   local judge: " + " → ".join(f"{j:.0%}" for j in judged)

@@ -31,10 +31,10 @@ from seal_desk.engine import Engine, asked_for
 from seal_desk.events import CancelToken, EventSink, Progress, RewardScored, RoundFinished, ignore
 from seal_desk.inner_loop import completion_example, train
 from seal_desk.loader import LoadedModel
+from seal_desk.model_source import GENERATOR_MARK
 from seal_desk.reports import write_atomic
 from seal_desk.rl_records import Candidate, PassageOutcome, RlRecords, RoundRecord
 
-GENERATOR_MARK = "seal_desk_generator.json"
 LoadCopy = Callable[[Optional[str]], LoadedModel]  # None -> a fresh copy of the base model; path -> a checkpoint
 
 
@@ -92,18 +92,19 @@ class RestEM:
 
     def _round(self, r: int, generator: Optional[str], chosen: list[Passage], on_event: EventSink,
                cancel: CancelToken | None) -> RoundRecord:
-        self.engine.generator = self.load_copy(generator) if generator else None
+        scorer = self.scorer(generator)
         for i, passage in enumerate(chosen):
             on_event(Progress(f"round {r}", i, len(chosen), passage.title))
             outcome = self.records.outcome(r, passage.sha256)
             resumed = outcome is not None
             if outcome is None:
-                outcome = self.score(passage, r, on_event, cancel)
+                outcome = self.score(passage, r, on_event, cancel, scorer)
                 self.records.record(outcome)
             on_event(RewardScored(r, i, len(chosen), passage.title, outcome.baseline,
                                   tuple(c.reward for c in outcome.candidates), outcome.kept, resumed))
         on_event(Progress(f"round {r}", len(chosen), len(chosen), "generator SFT"))
         self.engine.generator = None
+        del scorer
         outcomes = self.records.outcomes(r)
         kept = [o for o in outcomes if o.kept]
         record = self.improve(r, kept, generator, on_event, cancel)
@@ -113,19 +114,35 @@ class RestEM:
                                record.generator, record.sft_loss))
         return record
 
+    def scorer(self, generator: Optional[str]) -> Engine:
+        """The engine that scores a round's candidates: it writes the self-edits and its inner loop learns them.
+
+        Round 1 (no generator yet): the resident engine. Later rounds: with `inner_from="generator"`
+        (SEAL's reference) an engine on the generator checkpoint, so the model that writes a
+        self-edit is the model that learns from it; with "base", the resident engine, sampling
+        from the generator but training the starting model.
+        """
+        self.engine.generator = None
+        if generator is None:
+            return self.engine
+        loaded = self.load_copy(generator)
+        if self.cfg.inner_from == "base":
+            self.engine.generator = loaded
+            return self.engine
+        return Engine(loaded, None, self.engine.config)
+
     # one passage -------------------------------------------------------------------------------
     def score(self, passage: Passage, r: int, on_event: EventSink = ignore,
-              cancel: CancelToken | None = None) -> PassageOutcome:
+              cancel: CancelToken | None = None, engine: Engine | None = None) -> PassageOutcome:
         """Sample k self-edits, train each `eval_times` times beside the passage-only baseline, reward = recall."""
         started = time.perf_counter()
-        engine, cfg = self.engine, self.cfg
+        engine, cfg = engine or self.engine, self.cfg
         edit_cfg = engine.cfg.self_edit
         fmt = edit_cfg.format
         prompt = se.prompt_ids(engine.tokenizer, engine.loaded.prompt_style, fmt, passage.title, passage.text)
         seed = zlib.crc32(f"{cfg.seed}/{r}/{passage.sha256}".encode())
         edits = engine.sample_self_edits(passage, fmt, cfg.k, seed=seed, on_event=on_event, cancel=cancel)
-        sets = [se.training_sequences(passage.title, passage.text, [e], fmt, edit_cfg.include_passage,
-                                      cfg.min_grounding) for e in edits]
+        sets = [engine.sequences_for(passage, [e], fmt, cfg.min_grounding) for e in edits]
         baseline_set = se.training_sequences(passage.title, passage.text, [], "none", True, 0.0)
         questions = asked_for([passage])
         seeds = [engine.cfg.inner.seed + e for e in range(cfg.eval_times)]
@@ -168,6 +185,7 @@ class RestEM:
         path = self.out_dir / f"round-{r}" / "generator"
         _save_generator(merged, gen.tokenizer, path, {
             "base": self.engine.loaded.name, "round": r, "from": generator, "examples": len(examples),
+            "learner": self.engine.loaded.learner, "inner_from": self.cfg.inner_from,
             "sft": {"lr": sft.lr, "epochs": sft.epochs, "r": sft.lora.r, "alpha": sft.lora.alpha,
                     "final_loss": report.final_loss},
         })

@@ -56,6 +56,30 @@ class RoundRecord:
     sft_loss: Optional[float]
 
 
+# Settings added since a run was recorded take the value such a run had: older runs trained the
+# inner loop on the starting model, knew no learner, and new self-edit/inner-loop options were off.
+def _old_runs() -> dict:
+    from seal_desk.config import SealConfig
+
+    return {"outer": {"inner_from": "base"}, "learner": None, "inner": SealConfig().to_dict()}
+
+
+def _filled(saved, current, old=None):
+    """`saved` settings with the keys added since (in `current`, not in `saved`) at what older runs did."""
+    old = _old_runs() if old is None else old
+    if not isinstance(saved, dict) or not isinstance(current, dict):
+        return json.loads(json.dumps(saved))
+    out = dict(saved)
+    for key, value in current.items():
+        before = old.get(key, {}) if isinstance(old, dict) else {}
+        if key not in out:
+            out[key] = old[key] if isinstance(old, dict) and key in old and not isinstance(old[key], dict) else (
+                _filled({}, value, before) if isinstance(value, dict) else value)
+        elif isinstance(value, dict):
+            out[key] = _filled(out[key], value, before)
+    return json.loads(json.dumps(out))
+
+
 class RlRecords:
     """Outer-loop records of one run (identified by its output folder) in a workspace."""
 
@@ -69,7 +93,7 @@ class RlRecords:
                     (out_dir, model, data, json.dumps(config, sort_keys=True), "running", time.time()),
                 ).lastrowid
             return
-        if row["model"] != model or json.loads(row["config"]) != json.loads(json.dumps(config)):
+        if row["model"] != model or _filled(json.loads(row["config"]), config) != json.loads(json.dumps(config)):
             raise InputError(f"{out_dir} belongs to an outer-loop run with other settings "
                              f"(model {row['model']}); resume it with the same settings or pick a new --out")
         self.run_id = row["id"]

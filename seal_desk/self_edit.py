@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable, Optional
+
+from seal_desk.grading import states_answer
 
 FORMATS: dict[str, str] = {
     "implications": (
@@ -139,17 +142,74 @@ def grounding(item: str, passage: str) -> float:
     return len(words & content_words(passage)) / len(words) if words else 0.0
 
 
+def qa_pair(item: str) -> Optional[tuple[str, str]]:
+    """(question, answer) of a 'Q: ...\\nA: ...' item, else None."""
+    if item.startswith("Q: ") and "\nA: " in item:
+        q, a = item[3:].split("\nA: ", 1)
+        if q.strip() and a.strip():
+            return q.strip(), a.strip()
+    return None
+
+
+_KEY = re.compile(r"\b(?:\d[\d,.]*|[A-Z][\w'-]+)")
+
+
+def key_terms(text: str) -> set[str]:
+    """Names, dates and numbers: capitalised words and numerals, lower-cased (sentence starts included)."""
+    return {m.group(0).lower().rstrip(".,") for m in _KEY.finditer(text)}
+
+
+def coverage(items: list[str], title: str, passage: str) -> float:
+    """Share of the passage's key terms (not in the title) that a self-edit's kept items mention; needs no questions."""
+    wanted = key_terms(passage) - key_terms(title)
+    if not wanted:
+        return 0.0
+    said = set().union(*(key_terms(i) for i in items)) if items else set()
+    return len(wanted & said) / len(wanted)
+
+
+def best_of(edits: list[str], title: str, passage: str, fmt: str, min_grounding: float) -> list[str]:
+    """The one self-edit among k samples whose grounded items cover most of the passage's names and numbers."""
+    if len(edits) <= 1:
+        return list(edits)
+
+    def score(edit: str) -> tuple[float, int]:
+        kept = [i for i in split_items(fmt, edit) if grounding(i, f"{title} {passage}") >= min_grounding]
+        return coverage(kept, title, passage), len(kept)
+
+    return [max(edits, key=score)]
+
+
+def sentence_sequences(title: str, passage: str) -> list[str]:
+    """A deterministic augmentation: each sentence of the passage as its own sequence (title first), then the passage."""
+    from seal_desk.splitting import sentences
+
+    parts = sentences(passage)
+    return [f"{title}\n{s}" for s in parts if len(parts) > 1] + [f"{title}\n{passage}"]
+
+
 def training_sequences(
     title: str, passage: str, edits: list[str], fmt: str, include_passage: bool = True, min_grounding: float = 0.0,
+    qa_render: Optional[Callable[[str, str, str], str]] = None,
 ) -> list[str]:
     """SEAL's recipe: each self-edit item prefixed with the title, plus the passage itself.
 
     Items whose content words mostly do not occur in the passage (`grounding` below `min_grounding`)
     are dropped: small models often write generic or invented lines that would teach wrong facts.
+    With `qa_render(title, question, answer)`, question-answer items become that text instead (the
+    question asked the way recall asks it, then the answer) and need an answer grounded in the passage.
     """
     items = [item for edit in edits for item in split_items(fmt, edit)]
     context = f"{title} {passage}"
-    seqs = [f"{title}\n{item}" for item in items if grounding(item, context) >= min_grounding]
+    seqs = []
+    for item in items:
+        if grounding(item, context) < min_grounding:
+            continue
+        pair = qa_pair(item) if qa_render is not None else None
+        if pair is None:
+            seqs.append(f"{title}\n{item}")
+        elif states_answer(context, pair[1]) or grounding(pair[1], context) >= 0.5:  # else it may teach a wrong fact
+            seqs.append(qa_render(title, *pair))
     if include_passage or not seqs:
         seqs.append(f"{title}\n{passage}")
     return seqs

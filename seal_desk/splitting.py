@@ -8,6 +8,11 @@ from typing import Callable, Optional
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 
+def sentences(text: str) -> list[str]:
+    """A text's sentences (split after . ! ? before a capital, digit, quote or bracket)."""
+    return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
+
+
 def approx_tokens(text: str) -> int:
     """A tokenizer-free estimate (about 1.3 tokens per word) for when no tokenizer is at hand."""
     return int(len(text.split()) * 1.3) + 1

@@ -21,7 +21,7 @@ from seal_desk.documents import Document, Passage, Question
 from seal_desk.errors import InputError
 from seal_desk.paths import data_home
 
-SCHEMA_VERSION = 3  # v2 adds the rl_* tables (outer loop); v3 continual_updates (seal-desk update)
+SCHEMA_VERSION = 4  # v2 adds the rl_* tables (outer loop); v3 continual_updates (seal-desk update); v4 results.lax
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     question_id INTEGER REFERENCES questions(id) ON DELETE SET NULL, phase TEXT NOT NULL,
     question TEXT NOT NULL, gold TEXT NOT NULL, answer TEXT NOT NULL,
-    correct INTEGER NOT NULL, exact INTEGER NOT NULL, f1 REAL NOT NULL, judged INTEGER
+    correct INTEGER NOT NULL, exact INTEGER NOT NULL, f1 REAL NOT NULL, judged INTEGER, lax INTEGER
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rl_runs (
@@ -163,7 +163,11 @@ class Workspace:
         if version > SCHEMA_VERSION:
             raise InputError(f"{self.folder}: workspace schema v{version} is newer than this seal-desk (v{SCHEMA_VERSION})")
         if version < SCHEMA_VERSION:
-            self.db.executescript(f"BEGIN;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;")
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(results)")}
+            # v4: `correct` is strict grading from now on; older rows keep their (lax) verdict in both columns.
+            upgrade = "ALTER TABLE results ADD COLUMN lax INTEGER;\nUPDATE results SET lax = correct;\n" \
+                if columns and "lax" not in columns else ""
+            self.db.executescript(f"BEGIN;\n{SCHEMA}\n{upgrade}PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -333,9 +337,9 @@ class Workspace:
         """Record a run's end and all its per-question results in one transaction."""
         with self.tx() as db:
             db.executemany(
-                "INSERT INTO results(run_id, question_id, phase, question, gold, answer, correct, exact, f1, judged) "
-                "VALUES (:run_id, :question_id, :phase, :question, :gold, :answer, :correct, :exact, :f1, :judged)",
-                [{"judged": None, **r, "run_id": run_id} for r in results],
+                "INSERT INTO results(run_id, question_id, phase, question, gold, answer, correct, exact, f1, judged, lax) "
+                "VALUES (:run_id, :question_id, :phase, :question, :gold, :answer, :correct, :exact, :f1, :judged, :lax)",
+                [{"judged": None, "lax": r.get("correct"), **r, "run_id": run_id} for r in results],
             )
             db.execute(
                 "UPDATE runs SET status=?, summary=?, finished_at=?, adapter_id=? WHERE id=?",

@@ -38,7 +38,7 @@ def test_learn_json_then_eval_with_adapter(doc, tmp_path, capsys):
 def test_learn_table_output(doc, tmp_path, capsys):
     assert main(["-m", "tiny-random", "-w", str(tmp_path / "ws"), "learn", str(doc), "-q", str(tmp_path / "q.txt"), *FAST]) == 0
     out = capsys.readouterr().out
-    assert "recall before: " in out and "after: " in out and "saved adapter #1" in out
+    assert "recall (strict) before: " in out and "after: " in out and "saved adapter #1" in out
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -167,3 +167,35 @@ def test_bench_speed_compare_serial_tiny(tmp_path):
     assert res["candidates_speedup_inner_loop"] == pytest.approx(serial / batched)  # writing the self-edits counts
     assert res["candidates_max_final_loss_diff"] < 1e-2
     assert len(set(res["candidates_train_tokens_per_candidate"])) > 1  # candidates differ
+
+
+def test_bench_strict_lax_floor_new_conditions_learner_and_table(tmp_path):
+    data = _bench_data(tmp_path)
+    plain, with_learner = tmp_path / "plain.json", tmp_path / "learner.json"
+    conditions = "base,passage,sentences,self-edit:self-qa"
+    assert main(["-m", "tiny-random", "bench", "knowledge", "--data", str(data), "--n", "2", "--conditions",
+                 conditions, "--qa-prompt", "--json", str(plain), *FAST]) == 0
+    res = json.loads(plain.read_text())
+    assert list(res["conditions"]) == conditions.split(",")
+    assert res["conditions"]["self-edit:self-qa"]["label"] == "Passage + own self-edits (self-qa)"
+    assert res["recitation_floor"]["lax"] >= res["recitation_floor"]["strict"] > 0
+    for summary in res["conditions"].values():
+        assert summary["lax_accuracy"] >= summary["accuracy"] and len(summary["lax_ci95"]) == 2
+    assert res["per_passage"]["sentences"][1]["sequences"] == 1  # "Beta is blue." is one sentence
+
+    learner = tmp_path / "learner"
+    assert main(["-m", "tiny-random", "learner", "--data", str(data), "--out", str(learner), "--write", "self-qa",
+                 *FAST]) == 0
+    assert json.loads((learner / "seal_desk_learner.json").read_text())["writes"] == "self-qa"
+    assert main(["-m", "tiny-random", "--learner", str(learner), "bench", "knowledge", "--data", str(data), "--n",
+                 "2", "--conditions", "base,passage", "--json", str(with_learner), *FAST]) == 0
+    assert json.loads(with_learner.read_text())["learner"] == str(learner)
+
+    table = tmp_path / "table.md"
+    assert main(["bench", "table", str(plain), str(with_learner), "--markdown", str(table)]) == 0
+    text = table.read_text()
+    assert "| Train on passage |" in text and "| Train on passage — learner learner |" in text
+    assert "Recitation floor" in text
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**res, "seed": 7}))
+    assert main(["bench", "table", str(plain), str(other)]) == 2

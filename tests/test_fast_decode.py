@@ -6,6 +6,7 @@ import torch
 from seal_desk import fast_decode
 from seal_desk.adapters import SLOT, AdapterHost
 from seal_desk.config import LoraSettings
+from seal_desk.device import cpu_packed_bf16
 from seal_desk.errors import ModelError
 from seal_desk.generation import generate
 
@@ -159,6 +160,18 @@ def test_qwen2_biases_and_mistral_window(tiny_loaded):
     assert fell_back == generate(mistral, tok, prompts, max_new_tokens=8, stop_ids=[-1], fast=False)
 
 
+needs_packed_bf16 = pytest.mark.skipif(not cpu_packed_bf16(), reason="this CPU has no oneDNN packed bf16 linear")
+
+
+def test_without_packed_bf16_the_decoder_stays_exact(tiny, monkeypatch):
+    from seal_desk import device
+
+    monkeypatch.setattr(fast_decode, "BF16", True)
+    monkeypatch.setattr(device, "_PACKED_BF16", [False])
+    assert fast_decode.decoder(tiny.model, exact=False).key[1] is None
+
+
+@needs_packed_bf16
 def test_bf16_decoder_stays_close_and_folds_lora(tiny, monkeypatch):
     tok = tiny.tokenizer
     ids = torch.tensor([tok(TEXTS[2])["input_ids"][:6]])
@@ -192,6 +205,7 @@ def on_4bit_grid(model) -> None:
                 param.copy_((((groups - low) / scale).round() * scale + low).reshape(param.shape))
 
 
+@needs_packed_bf16
 def test_int4_copies_only_where_lossless_and_decode_stays_close(tiny, monkeypatch):
     monkeypatch.setattr(fast_decode, "BF16", True)
     tok, model = tiny.tokenizer, tiny.model

@@ -81,3 +81,16 @@ def test_cancel_stops_within_a_step(tiny):
         train(host, tiny.tokenizer, SEQS, CFG, on_event=on_event, cancel=token)
     assert len(seen) == 3
     assert not host.peft.training
+
+
+def test_group_by_length_batches_similar_lengths_and_keeps_every_example():
+    import random
+
+    from seal_desk.inner_loop import batches
+
+    examples = [[1] * n for n in (3, 40, 4, 41, 5, 42, 6, 43)]
+    plain = list(batches(examples, 2, 0, random.Random(0)))
+    grouped = list(batches(examples, 2, 0, random.Random(0), group_by_length=True))
+    assert sum(int(m.sum()) for _, _, m in grouped) == sum(int(m.sum()) for _, _, m in plain) == 184
+    width = lambda bs: sum(ids.numel() for ids, _, _ in bs)  # noqa: E731 - padded cells
+    assert width(grouped) < width(plain) and all(ids.shape[1] in (4, 6, 41, 43) for ids, _, _ in grouped)

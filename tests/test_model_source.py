@@ -69,3 +69,17 @@ def test_unsupported_architecture(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="unsupported architecture"):
         convert_gguf(resolve(str(path)))
     assert not any(p.name != ".lock" for p in (tmp_path / "cache").iterdir())
+
+
+def test_an_outer_loop_checkpoint_prompts_like_its_preset(tmp_path):
+    import json
+
+    from seal_desk.model_source import GENERATOR_MARK, resolve
+
+    folder = tmp_path / "round-1" / "generator"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    assert resolve(str(folder)).preset is None
+    (folder / GENERATOR_MARK).write_text(json.dumps({"base": "qwen2.5-7b", "round": 1}))
+    source = resolve(str(folder))
+    assert source.kind == "dir" and source.prompt_style == "base"

@@ -32,7 +32,7 @@ def graded_by_hash(monkeypatch):
     from seal_desk import recall
     from seal_desk.grading import Grade
 
-    def fake(text, gold):
+    def fake(text, gold, others=()):
         ok = zlib.crc32(text.encode()) % 3 == 0
         return Grade(ok, ok, float(ok), ok)
 
@@ -186,3 +186,39 @@ def test_rl_killed_with_sigkill_resumes_to_the_same_candidates(tmp_path):
     assert 1 <= done_before < 4
     assert subprocess.run(command("b"), capture_output=True, timeout=300).returncode == 0
     assert candidates("b") == candidates("a") and len(candidates("a")) == 8
+
+
+def test_the_inner_loop_learns_on_the_generator_after_a_round_unless_told_base(tiny_engine, tmp_path):
+    """SEAL's reference serves one checkpoint to vLLM and to the inner loop: the model that writes is the one that learns."""
+    from seal_desk.loader import load_tiny
+    from seal_desk.restem import _save_generator
+
+    gen = tmp_path / "gen"
+    tiny = load_tiny()
+    _save_generator(tiny.model, tiny.tokenizer, gen, {"base": "tiny-random", "round": 1})
+    records = RlRecords(tiny_engine.workspace, str(tmp_path / "run"), "tiny-random", "test", {"outer": "x"})
+    loop = RestEM(tiny_engine, records, CFG, tmp_path / "run", lambda path: load_tiny() if path is None else _load_dir(path))
+    assert loop.scorer(None) is tiny_engine and tiny_engine.generator is None
+    faithful = loop.scorer(str(gen))
+    assert faithful is not tiny_engine and faithful.generator is None and faithful.config == tiny_engine.config
+    assert tiny_engine.generator is None
+    loop.cfg = replace(CFG, inner_from="base")
+    assert loop.scorer(str(gen)) is tiny_engine and tiny_engine.generator is not None
+    assert loop.scorer(None) is tiny_engine and tiny_engine.generator is None
+
+
+def test_a_run_recorded_before_new_settings_resumes_only_as_it_ran(workspace):
+    from dataclasses import asdict
+
+    from seal_desk.config import SealConfig
+    from seal_desk.errors import InputError
+
+    now = {"outer": asdict(OuterLoopConfig()), "inner": SealConfig().to_dict(), "learner": None}
+    older = json.loads(json.dumps(now))
+    del older["outer"]["inner_from"], older["learner"], older["inner"]["self_edit"]["qa_prompt"]
+    RlRecords(workspace, "/runs/old", "m", "d", older)
+    as_it_ran = json.loads(json.dumps(now))
+    as_it_ran["outer"]["inner_from"] = "base"  # older runs trained the starting model
+    RlRecords(workspace, "/runs/old", "m", "d", as_it_ran)
+    with pytest.raises(InputError, match="other settings"):
+        RlRecords(workspace, "/runs/old", "m", "d", now)

@@ -47,3 +47,29 @@ def test_training_sequences_prefix_title_append_passage_and_filter():
 def test_grounding():
     assert se.grounding("Mira founded Zorblat", "Zorblat was founded by Mira") == 1.0
     assert se.grounding("the and of", "anything") == 0.0
+
+
+def test_qa_items_become_recall_prompts_only_with_a_grounded_answer():
+    from seal_desk.self_edit import qa_pair, training_sequences
+
+    passage = "The Ledger was written by Vessa Wendrake in Valmouth and printed in 1931."
+    edit = "Q: Who wrote the Ledger?\nA: Vessa Wendrake\nQ: Who printed the Ledger?\nA: Galbraith Press"
+    render = lambda title, q, a: f"<{title}|{q}|{a}>"  # noqa: E731
+    seqs = training_sequences("Ledger", passage, [edit], "self-qa", True, 0.0, render)
+    assert seqs == ["<Ledger|Who wrote the Ledger?|Vessa Wendrake>", f"Ledger\n{passage}"]
+    plain = training_sequences("Ledger", passage, [edit], "self-qa", False, 0.0)
+    assert plain[0] == "Ledger\nQ: Who wrote the Ledger?\nA: Vessa Wendrake"
+    assert qa_pair("Q: x?\nA: y") == ("x?", "y") and qa_pair("just a line") is None
+
+
+def test_best_of_keeps_the_sample_that_covers_most_names_and_numbers():
+    from seal_desk.self_edit import best_of, coverage, sentence_sequences
+
+    title, passage = "Ledger", "The Ledger was written by Vessa Wendrake in Valmouth. It was printed in 1931."
+    vague = "- The Ledger is a book.\n- Books are written by writers."
+    specific = "- Vessa Wendrake wrote the Ledger.\n- It first appeared in 1931 in Valmouth."
+    assert coverage([specific], title, passage) > coverage([vague], title, passage)
+    assert best_of([vague, specific], title, passage, "implications", 0.0) == [specific]
+    assert sentence_sequences(title, passage) == [
+        "Ledger\nThe Ledger was written by Vessa Wendrake in Valmouth.", "Ledger\nIt was printed in 1931.",
+        f"Ledger\n{passage}"]

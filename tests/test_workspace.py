@@ -101,3 +101,22 @@ def test_reader_never_sees_another_threads_open_transaction(workspace):
     threading.Timer(0.3, release.set).start()
     assert workspace.documents() == []  # waits for the writer, then sees its rollback
     thread.join()
+
+
+def test_a_v3_workspace_gains_lax_and_keeps_its_verdicts(tmp_path):
+    import sqlite3
+
+    from seal_desk.workspace import SCHEMA_VERSION, Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    run = ws.start_run("learn", "m", {})
+    ws.finish_run(run, "done", {}, [{"question_id": None, "phase": "after", "question": "q", "gold": "g",
+                                     "answer": "g", "correct": 1, "exact": 1, "f1": 1.0}])
+    ws.close()
+    db = sqlite3.connect(tmp_path / "ws" / "workspace.db")
+    db.executescript("ALTER TABLE results DROP COLUMN lax; PRAGMA user_version = 3;")
+    db.close()
+    ws = Workspace(tmp_path / "ws")
+    assert ws.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [(r["correct"], r["lax"]) for r in ws.results(run)] == [(1, 1)]
+    ws.close()

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from seal_desk.config import ArcSettings
+from seal_desk.config import INNER_FROM, ArcSettings
 from seal_desk.errors import InputError
 
 
@@ -78,6 +78,9 @@ def add_parser(sub) -> None:
                     help="never train on tasks that also appear in F (e.g. the evaluation set); repeatable")
     rl.add_argument("--sft-lr", type=float, default=None)
     rl.add_argument("--sft-epochs", type=int, default=None)
+    rl.add_argument("--inner-from", choices=INNER_FROM, default=None,
+                    help="after a round, train the inner loop on the new generator (default, as SEAL's reference) "
+                         "or always on the starting model (base)")
     rl.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the reward summary JSON here")
     _train_args(rl)
 
@@ -305,9 +308,8 @@ def cmd_rl(args, err) -> int:
 
     from seal_desk.arc.restem import ArcRestEM
     from seal_desk.reports import write_reports
-    from seal_desk.commands import make_engine, open_workspace
+    from seal_desk.commands import make_engine, model_copier, open_workspace
     from seal_desk.config import OuterLoopConfig
-    from seal_desk.loader import load
     from seal_desk.report import RichReporter
     from seal_desk.restem import summary
     from seal_desk.rl_records import RlRecords
@@ -322,7 +324,7 @@ def cmd_rl(args, err) -> int:
         raise InputError(f"{args.challenges}: no training tasks left (after --exclude)")
     base = OuterLoopConfig()
     over = {"rounds": args.rounds, "passages": args.tasks or len(usable), "k": args.k, "eval_times": 1,
-            "sft_lr": args.sft_lr, "sft_epochs": args.sft_epochs, "seed": args.seed}
+            "sft_lr": args.sft_lr, "sft_epochs": args.sft_epochs, "seed": args.seed, "inner_from": args.inner_from}
     cfg = replace(base, **{k: v for k, v in over.items() if v is not None})
     for name, flag in (("rounds", "rounds"), ("passages", "tasks"), ("k", "k"), ("sft_epochs", "sft-epochs")):
         if getattr(cfg, name) < 1:
@@ -334,9 +336,7 @@ def cmd_rl(args, err) -> int:
                         {"mode": "arc", "outer": asdict(cfg), "arc": json.loads(json.dumps(asdict(settings)))})
     model_name = engine.loaded.name
 
-    def load_copy(path):
-        return load(path or args.model or model_name, args.device, args.quant, trust_remote_code=args.trust_remote_code)
-
+    load_copy = model_copier(args, model_name)
     err.print(f"[bold]arc rl[/]: {cfg.rounds} round(s) × {min(cfg.passages, len(usable))} tasks, k={cfg.k}, "
               f"{model_name} on {engine.loaded.placement.label} → {out_dir}")
     with RichReporter(err) as reporter:

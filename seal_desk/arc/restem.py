@@ -41,15 +41,16 @@ class ArcRestEM(RestEM):
         return super().run(tasks, on_event, cancel)
 
     def score(self, task: ArcTask, r: int, on_event: EventSink = ignore,
-              cancel: CancelToken | None = None) -> PassageOutcome:
+              cancel: CancelToken | None = None, engine=None) -> PassageOutcome:
         """k configs from the current generator, each trained and graded: reward 1 = solved."""
         started = time.perf_counter()
+        engine = engine or self.engine
         seed = zlib.crc32(f"{self.cfg.seed}/{r}/{task.sha256}".encode())
-        prompt = config_prompt(self.engine, task, self.settings)
-        parsed = sample_configs(self.engine, task, self.settings, self.cfg.k, seed, on_event, cancel)
+        prompt = config_prompt(engine, task, self.settings)
+        parsed = sample_configs(engine, task, self.settings, self.cfg.k, seed, on_event, cancel)
         candidates = []
         for i, config in enumerate(parsed):
-            result = solve(self.engine, task, self.settings, config, f"round {r}", on_event, cancel, i, len(parsed))
+            result = solve(engine, task, self.settings, config, f"round {r}", on_event, cancel, i, len(parsed))
             candidates.append(Candidate(config.text, [1.0 if result.solved else 0.0]))
         return PassageOutcome(r, task.sha256, task.id, json.dumps(prompt), 0.0, candidates,
                               time.perf_counter() - started)

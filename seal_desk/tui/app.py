@@ -77,6 +77,7 @@ class SealDeskApp(App[None]):
         quant: str = "",
         workspace: str | Path | Workspace | None = None,
         trust_remote_code: bool = False,
+        learner: Optional[str] = None,
         *,
         loader: Optional[Loader] = None,
         engine_factory: Optional[EngineFactory] = None,
@@ -89,6 +90,7 @@ class SealDeskApp(App[None]):
         self.device_name: str = device if device and device != "auto" else self.workspace.get_setting("device", "auto")
         self.quant = quant
         self.trust_remote_code = trust_remote_code
+        self.learner = learner  # None: the preset's learner, "none": no learner, else a learner folder
         self._loader = loader
         self._engine_factory = engine_factory
         self._config = config
@@ -339,7 +341,8 @@ class SealDeskApp(App[None]):
     def _default_loader(self, on_event: EventSink) -> "LoadedModel":
         from seal_desk.loader import load
 
-        return load(self.model_name, self.device_name or "auto", self.quant, on_event, self.trust_remote_code)
+        return load(self.model_name, self.device_name or "auto", self.quant, on_event, self.trust_remote_code,
+                    self.learner)
 
     def _restore_active_adapter(self, engine: "Engine", job: Job) -> None:
         for record in self.workspace.adapters():
@@ -529,7 +532,8 @@ class SealDeskApp(App[None]):
                 raise InputError(f"{data}: no passages with questions")
             folder = str(Path(out).expanduser().resolve())
             records = RlRecords(self.workspace, folder, engine.loaded.name, str(Path(data).expanduser().resolve()),
-                                {"outer": asdict(cfg), "inner": engine.config.to_dict()})
+                                {"outer": asdict(cfg), "inner": engine.config.to_dict(),
+                                 "learner": str(Path(engine.loaded.learner).resolve()) if engine.loaded.learner else None})
             return RestEM(engine, records, cfg, folder, self._model_copy).run(usable, job.emit, job.cancel)
 
         job = Job("rl", "Outer loop (ReST-EM)", on_event=pane.handle_event, on_end=pane.finish)
@@ -576,7 +580,7 @@ class SealDeskApp(App[None]):
 
         if path is None:
             return (self._loader or self._default_loader)(ignore)
-        return load(path, self.engine.loaded.device if self.engine else "cpu", self.quant)
+        return load(path, self.engine.loaded.device if self.engine else "cpu", self.quant, learner="none")
 
     def _learned(self, result: "LearnResult") -> None:
         b, a = result.before, result.after

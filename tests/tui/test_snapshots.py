@@ -46,8 +46,8 @@ def add_history(ws: Workspace) -> int:
     run_id = ws.start_run("learn", "tiny-random", {}, doc.id)
     adapter_id = ws.add_adapter("Zorblat Industries", ws.adapters_dir / "20250101-120000-Zorblat-Industries",
                                 "0" * 64, doc.id, "tiny-random", {})
-    summary = {"questions": 3, "accuracy_before": 0.0, "accuracy_after": 2 / 3, "f1_before": 0.1,
-               "f1_after": 0.72}
+    summary = {"questions": 3, "accuracy_before": 0.0, "accuracy_after": 2 / 3, "lax_before": 0.0, "lax_after": 1.0,
+               "f1_before": 0.1, "f1_after": 0.72}
     ws.finish_run(run_id, "done", summary, rows, adapter_id)
     return adapter_id
 

@@ -209,12 +209,14 @@ class RecallPane(Vertical):
         after = [r for r in results if r["phase"] == "after"]
         cb, ca = sum(r["correct"] for r in before), sum(r["correct"] for r in after)
         changed = sum(1 for b, a in compare_rows(results) if a is not None and a["answer"].strip() != b["answer"].strip())
-        text.append("\nrecall ")
+        text.append("\nrecall (strict) " if "lax_after" in s else "\nrecall (lax: graded before strict grading) ")
         text.append(f"{cb}/{n} ({s.get('accuracy_before', 0):.0%})", style="bold")
         text.append(" → ")
         text.append(f"{ca}/{n} ({s.get('accuracy_after', 0):.0%})", style="bold")
         text.append("   Δ ")
         text.append_text(delta(s.get("accuracy_before"), s.get("accuracy_after")))
+        if s.get("lax_after") is not None:  # strict is the headline; lax also credits recited sentences
+            text.append(f"   lax {s.get('lax_before', 0):.0%} → {s['lax_after']:.0%}", style="dim")
         text.append(f"   F1 {s.get('f1_before', 0):.2f} → {s.get('f1_after', 0):.2f}", style="dim")
         text.append(f"   {changed} answer(s) changed", style="dim")
         if run.adapter_id:
