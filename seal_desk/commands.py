@@ -249,12 +249,10 @@ def cmd_update(args, err: Console) -> int:
 
 # learner -----------------------------------------------------------------------------------------
 def cmd_learner(args, err: Console) -> int:
-    from seal_desk.documents import load_data_file
-    from seal_desk.learner import train_learner
-    from seal_desk.restem import without
-
     from seal_desk import self_edit as se
-    from seal_desk.learner import check_out
+    from seal_desk.documents import load_data_file
+    from seal_desk.learner import check_out, train_learner
+    from seal_desk.restem import without
 
     if args.learner not in (None, "none"):
         raise InputError("a learner is trained on the plain base model: drop --learner")

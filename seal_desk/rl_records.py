@@ -71,12 +71,11 @@ def _filled(saved, current, old=None):
         return json.loads(json.dumps(saved))
     out = dict(saved)
     for key, value in current.items():
-        before = old.get(key, {}) if isinstance(old, dict) else {}
-        if key not in out:
-            out[key] = old[key] if isinstance(old, dict) and key in old and not isinstance(old[key], dict) else (
-                _filled({}, value, before) if isinstance(value, dict) else value)
-        elif isinstance(value, dict):
-            out[key] = _filled(out[key], value, before)
+        before = old.get(key) if isinstance(old, dict) else None
+        if isinstance(value, dict):
+            out[key] = _filled(out.get(key, {}), value, before if isinstance(before, dict) else {})
+        elif key not in out:
+            out[key] = before if isinstance(old, dict) and key in old else value
     return json.loads(json.dumps(out))
 
 

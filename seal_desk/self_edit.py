@@ -174,10 +174,16 @@ def best_of(edits: list[str], title: str, passage: str, fmt: str, min_grounding:
         return list(edits)
 
     def score(edit: str) -> tuple[float, int]:
-        kept = [i for i in split_items(fmt, edit) if grounding(i, f"{title} {passage}") >= min_grounding]
+        kept = grounded_items(fmt, [edit], title, passage, min_grounding)
         return coverage(kept, title, passage), len(kept)
 
     return [max(edits, key=score)]
+
+
+def grounded_items(fmt: str, edits: list[str], title: str, passage: str, min_grounding: float) -> list[str]:
+    """The self-edits' training items whose `grounding` in the title and passage reaches `min_grounding`."""
+    context = f"{title} {passage}"
+    return [item for edit in edits for item in split_items(fmt, edit) if grounding(item, context) >= min_grounding]
 
 
 def sentence_sequences(title: str, passage: str) -> list[str]:
@@ -199,12 +205,9 @@ def training_sequences(
     With `qa_render(title, question, answer)`, question-answer items become that text instead (the
     question asked the way recall asks it, then the answer) and need an answer grounded in the passage.
     """
-    items = [item for edit in edits for item in split_items(fmt, edit)]
     context = f"{title} {passage}"
     seqs = []
-    for item in items:
-        if grounding(item, context) < min_grounding:
-            continue
+    for item in grounded_items(fmt, edits, title, passage, min_grounding):
         pair = qa_pair(item) if qa_render is not None else None
         if pair is None:
             seqs.append(f"{title}\n{item}")
