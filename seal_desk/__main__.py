@@ -1,3 +1,3 @@
-from seal_desk.cli import main
+from seal_desk.cli.main import main
 
 raise SystemExit(main())

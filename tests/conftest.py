@@ -15,7 +15,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def tiny_loaded():
-    from seal_desk.loader import load_tiny
+    from seal_desk.model.loader import load_tiny
 
     return load_tiny()
 
@@ -23,14 +23,14 @@ def tiny_loaded():
 @pytest.fixture
 def tiny():
     """A fresh tiny model per test (training mutates adapters)."""
-    from seal_desk.loader import load_tiny
+    from seal_desk.model.loader import load_tiny
 
     return load_tiny()
 
 
 @pytest.fixture
 def workspace(tmp_path):
-    from seal_desk.workspace import Workspace
+    from seal_desk.workspace.database import Workspace
 
     ws = Workspace(tmp_path / "ws")
     yield ws
@@ -49,14 +49,14 @@ def fast_config():
 
 @pytest.fixture
 def tiny_engine(tiny, workspace, fast_config):
-    from seal_desk.engine import Engine
+    from seal_desk.knowledge.engine import Engine
 
     return Engine(tiny, workspace, fast_config)
 
 
 @pytest.fixture
 def passage():
-    from seal_desk.documents import Passage, Question
+    from seal_desk.knowledge.documents import Passage, Question
 
     return Passage(
         "Zorblat Industries",

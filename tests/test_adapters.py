@@ -2,10 +2,10 @@ import json
 
 import torch
 
-from seal_desk.adapters import SLOT, AdapterHost
+from seal_desk.model.adapters import SLOT, AdapterHost
 from seal_desk.config import InnerLoopConfig, LoraSettings
-from seal_desk.inner_loop import train
-from seal_desk.loader import load_tiny
+from seal_desk.knowledge.inner_loop import train
+from seal_desk.model.loader import load_tiny
 
 CFG = InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=3, lr=1e-2)
 

@@ -17,7 +17,7 @@ GRID = (ArcConfig(learning_rate=1e-7, epochs=1),
 
 @pytest.fixture
 def engine(tiny, fast_config):
-    from seal_desk.engine import Engine
+    from seal_desk.knowledge.engine import Engine
 
     return Engine(tiny, None, fast_config)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from seal_desk.cli import main
+from seal_desk.cli.main import main
 from tests.arc_helpers import constant_task, flip_task, write_challenges
 
 FAST = ["--rank", "4", "--alpha", "8", "--max-examples", "8", "--max-epochs", "3", "--max-new-tokens", "8"]

@@ -11,8 +11,8 @@ from seal_desk.arc.self_edit import ArcConfig, parse_config
 from seal_desk.config import ArcSettings, LoraSettings, OuterLoopConfig
 from seal_desk.errors import InputError
 from seal_desk.events import RewardScored
-from seal_desk.restem import generator_base
-from seal_desk.rl_records import RlRecords
+from seal_desk.restem.loop import generator_base
+from seal_desk.restem.records import RlRecords
 from tests.arc_helpers import constant_task, flip_task
 
 SETTINGS = ArcSettings(lora=LoraSettings(r=4, alpha=8), max_examples=8, max_epochs=3, config_max_new_tokens=10)
@@ -39,7 +39,7 @@ def scripted(monkeypatch):
 
 
 def _run(engine, ws, out, events=None):
-    from seal_desk.loader import load, load_tiny
+    from seal_desk.model.loader import load, load_tiny
 
     records = RlRecords(ws, str(out), engine.loaded.name, "arc-test", {"mode": "arc"})
     loop = arc_restem.ArcRestEM(engine, records, CFG, out, lambda p: load_tiny() if p is None else load(p, "cpu"),
@@ -73,7 +73,7 @@ def test_candidates_recorded_and_solving_configs_train_the_generator(tiny_engine
 
 
 def test_tasks_without_solutions_are_refused(tiny_engine, workspace, tmp_path):
-    from seal_desk.loader import load_tiny
+    from seal_desk.model.loader import load_tiny
 
     task = flip_task()
     unknown = task.__class__(task.id, task.train, (task.test[0].__class__(task.test[0].input),))

@@ -18,7 +18,7 @@ LEARNS = ArcConfig(strategy="train_using_output_tokens", learning_rate=1e-2, epo
 
 @pytest.fixture
 def engine(tiny, fast_config):
-    from seal_desk.engine import Engine
+    from seal_desk.knowledge.engine import Engine
 
     return Engine(tiny, None, fast_config)
 

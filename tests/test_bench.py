@@ -1,8 +1,8 @@
 import json
 import random
 
-from seal_desk.bench_knowledge import bootstrap_ci, select
-from seal_desk.documents import load_data_file
+from seal_desk.bench.knowledge import bootstrap_ci, select
+from seal_desk.knowledge.documents import load_data_file
 
 from conftest import shared
 

@@ -1,6 +1,6 @@
 import json
 
-from seal_desk.cli import main
+from seal_desk.cli.main import main
 
 FAST = ["--epochs", "1", "--max-new-tokens", "8", "--rank", "4", "--alpha", "8"]
 

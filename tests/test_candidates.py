@@ -7,11 +7,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from seal_desk.adapters import SLOT
+from seal_desk.model.adapters import SLOT
 from seal_desk.config import InnerLoopConfig, LoraSettings
-from seal_desk.inner_loop import train, train_candidates
-from seal_desk.recall import Asked
-from seal_desk.stacked_lora import BatchedAdamW
+from seal_desk.knowledge.inner_loop import train, train_candidates
+from seal_desk.knowledge.recall import Asked
+from seal_desk.model.stacked_lora import BatchedAdamW
 
 SETS = [
     ["Zorblat Industries was founded in 1987.", "Mira Kostadinova founded it in Velmora, a small town."],
@@ -46,8 +46,8 @@ def test_batched_adamw_matches_torch_adamw():
 @pytest.mark.parametrize("packing,pad_limit", [(True, 2.0), (True, 0.0), (False, 2.0)],
                          ids=["packed-padded-block", "packed-per-segment", "row-groups"])
 def test_each_batched_candidate_matches_serial_training(tiny, packing, pad_limit, monkeypatch):
-    from seal_desk import stacked_lora
-    from seal_desk.adapters import AdapterHost
+    from seal_desk.model import stacked_lora
+    from seal_desk.model.adapters import AdapterHost
 
     monkeypatch.setattr(stacked_lora, "PAD_LIMIT", pad_limit)  # 0: groups never padded into one block
 
@@ -96,7 +96,7 @@ def test_batched_recall_matches_one_adapter_at_a_time(tiny_engine, passage):
 
 
 def test_packing_is_detected_for_llama(tiny):
-    from seal_desk.inner_loop import packing_works
+    from seal_desk.knowledge.inner_loop import packing_works
 
     assert packing_works(tiny.model, "cpu")
 
@@ -104,7 +104,7 @@ def test_packing_is_detected_for_llama(tiny):
 def test_candidates_with_their_own_seeds_match_serial(tiny):
     from dataclasses import replace
 
-    from seal_desk.adapters import AdapterHost
+    from seal_desk.model.adapters import AdapterHost
 
     cfg = InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=2, lr=1e-2)
     host = AdapterHost(tiny.model)
@@ -123,7 +123,7 @@ def test_candidates_with_their_own_seeds_match_serial(tiny):
 def test_prompt_tokens_carry_no_loss(tiny):
     import random
 
-    from seal_desk.inner_loop import batches, completion_example
+    from seal_desk.knowledge.inner_loop import batches, completion_example
 
     ids, n = completion_example(tiny.tokenizer, [5, 6, 7, 8], "hello", 64)
     (b_ids, labels, mask), = list(batches([(ids, n)], 1, 0, random.Random(0)))
@@ -134,8 +134,8 @@ def test_prompt_tokens_carry_no_loss(tiny):
 def test_bf16_training_follows_fp32_serial_and_batched(tiny):
     """bf16 autocast (precision="bf16") learns as fp32 does, step after step (autocast must not keep a
     stale bf16 copy of the adapter), and batched candidates stay close to serial ones."""
-    from seal_desk.adapters import AdapterHost
-    from seal_desk.inner_loop import autocast
+    from seal_desk.model.adapters import AdapterHost
+    from seal_desk.knowledge.inner_loop import autocast
 
     fp32 = InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=4, lr=1e-2, batch_size=2, precision="fp32")
     bf16 = replace(fp32, precision="bf16")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from seal_desk.cli import main
+from seal_desk.cli.main import main
 
 FAST = ["--epochs", "2", "--max-new-tokens", "12", "--rank", "4", "--alpha", "8"]
 
@@ -121,8 +121,8 @@ def test_rl_then_bench_with_the_trained_generator(tmp_path):
     res = json.loads((tmp_path / "rl.json").read_text())
     assert res["rounds"][0]["passages"] == 2 and res["rounds"][0]["candidates"] == 4
     # no generator was written when nothing beat the baseline; make one by hand to exercise the bench path
-    from seal_desk.loader import load_tiny
-    from seal_desk.restem import _save_generator
+    from seal_desk.model.loader import load_tiny
+    from seal_desk.restem.loop import _save_generator
 
     tiny = load_tiny()
     gen = out / "round-1" / "generator"

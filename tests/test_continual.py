@@ -2,11 +2,11 @@ import pytest
 import torch
 
 from seal_desk.config import STRATEGIES, ContinualConfig
-from seal_desk.continual import (AdaptersStrategy, Learned, MergeStrategy, ReplayStrategy, document_sequences, make,
+from seal_desk.continual.strategies import (AdaptersStrategy, Learned, MergeStrategy, ReplayStrategy, document_sequences, make,
                                  replay_sample)
-from seal_desk.forgetting import run_sequence
-from seal_desk.documents import Document, Passage, Question
-from seal_desk.engine import asked_for
+from seal_desk.continual.forgetting import run_sequence
+from seal_desk.knowledge.documents import Document, Passage, Question
+from seal_desk.knowledge.engine import asked_for
 from seal_desk.errors import InputError
 from seal_desk.events import UpdateEvaluated
 
@@ -22,7 +22,7 @@ FACTS = [
 def tiny_engine(tiny):
     """The tiny model with the least training and answering that still exercises every path."""
     from seal_desk.config import InnerLoopConfig, LoraSettings, RecallConfig, SealConfig
-    from seal_desk.engine import Engine
+    from seal_desk.knowledge.engine import Engine
 
     return Engine(tiny, None, SealConfig(inner=InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=1, lr=1e-2),
                                          recall=RecallConfig(max_new_tokens=6)))
@@ -103,7 +103,7 @@ def test_routing_picks_the_adapter_of_the_document(tiny_engine, docs):
         for d, s in zip(docs, seqs):
             strategy.learn(d.path, d.passages, s)
         questions = [q for d in reversed(docs) for q in asked_for(d.passages)]
-        from seal_desk.recall import Asked
+        from seal_desk.knowledge.recall import Asked
 
         questions.append(Asked("carpentry", "Which tools do carpenters use?", "saws"))
         assert strategy.route(questions) == [docs[2].path, docs[1].path, docs[0].path, None]

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from seal_desk.documents import html_to_text, load_document, load_documents
+from seal_desk.knowledge.documents import html_to_text, load_document, load_documents
 from seal_desk.errors import InputError
-from seal_desk.questions import attach, load_questions
-from seal_desk.splitting import split_passages
+from seal_desk.knowledge.questions import attach, load_questions
+from seal_desk.knowledge.splitting import split_passages
 
 def make_pdf(text: str) -> bytes:
     """A minimal valid one-page PDF with a Helvetica text line (offsets computed for the xref)."""

@@ -32,7 +32,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def real(cache):
-    from seal_desk.loader import load
+    from seal_desk.model.loader import load
 
     events = []
     loaded = load(None, on_event=events.append)
@@ -40,7 +40,7 @@ def real(cache):
 
 
 def test_default_model_converts_once_to_safetensors(real, cache):
-    from seal_desk.loader import load
+    from seal_desk.model.loader import load
 
     loaded, events = real
     assert loaded.name == "smollm2-135m" and loaded.placement.device == "cpu"
@@ -60,7 +60,7 @@ def test_default_model_converts_once_to_safetensors(real, cache):
 
 
 def test_cli_learns_invented_facts_on_the_real_model(real, tmp_path, capsys):
-    from seal_desk.cli import main
+    from seal_desk.cli.main import main
 
     data = tmp_path / "zorblat.json"
     data.write_text(json.dumps([FACTS]))

@@ -1,6 +1,6 @@
 import pytest
 
-from seal_desk.documents import Document
+from seal_desk.knowledge.documents import Document
 from seal_desk.errors import Cancelled
 from seal_desk.events import AnswerGraded, CancelToken, TokenGenerated, TrainStep
 
@@ -109,7 +109,7 @@ def test_markup_in_streamed_text_and_messages_is_printed_verbatim():
     from rich.console import Console
 
     from seal_desk.events import Message, TokenGenerated
-    from seal_desk.report import RichReporter
+    from seal_desk.cli.progress import RichReporter
 
     buf = io.StringIO()
     reporter = RichReporter(Console(file=buf, width=80), show_tokens=True)

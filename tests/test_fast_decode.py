@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from seal_desk import fast_decode
-from seal_desk.adapters import SLOT, AdapterHost
+from seal_desk.model import fast_decode
+from seal_desk.model.adapters import SLOT, AdapterHost
 from seal_desk.config import LoraSettings
-from seal_desk.device import cpu_packed_bf16
+from seal_desk.model.device import cpu_packed_bf16
 from seal_desk.errors import ModelError
-from seal_desk.generation import generate
+from seal_desk.model.generation import generate
 
 TEXTS = ("The quick brown fox", "Paris", "Question: Answer: Topic: the lazy dog")
 
@@ -164,8 +164,7 @@ needs_packed_bf16 = pytest.mark.skipif(not cpu_packed_bf16(), reason="this CPU h
 
 
 def test_without_packed_bf16_the_decoder_stays_exact(tiny, monkeypatch):
-    from seal_desk import device
-
+    from seal_desk.model import device
     monkeypatch.setattr(fast_decode, "BF16", True)
     monkeypatch.setattr(device, "_PACKED_BF16", [False])
     assert fast_decode.decoder(tiny.model, exact=False).key[1] is None

@@ -2,7 +2,7 @@ import torch
 
 from seal_desk.events import CancelToken
 from seal_desk.errors import Cancelled
-from seal_desk.generation import generate
+from seal_desk.model.generation import generate
 
 import pytest
 

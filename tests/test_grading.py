@@ -1,6 +1,6 @@
 import pytest
 
-from seal_desk.grading import (exact_match, grade, normalize, recitation_floor, rivals, sentences, states_answer,
+from seal_desk.knowledge.grading import (exact_match, grade, normalize, recitation_floor, rivals, sentences, states_answer,
                                token_f1)
 
 

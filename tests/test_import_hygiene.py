@@ -12,7 +12,7 @@ def core_modules():
 
 def test_core_imports_no_textual():
     mods = core_modules()
-    assert "seal_desk.engine" in mods and "seal_desk.cli" in mods
+    assert "seal_desk.knowledge.engine" in mods and "seal_desk.cli.main" in mods
     code = ("import sys\n" + "".join(f"import {m}\n" for m in mods) +
             "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
             "print(','.join(bad))\n")

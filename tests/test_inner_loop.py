@@ -3,11 +3,11 @@ import random
 import pytest
 import torch
 
-from seal_desk.adapters import SLOT, AdapterHost
+from seal_desk.model.adapters import SLOT, AdapterHost
 from seal_desk.config import InnerLoopConfig, LoraSettings
 from seal_desk.errors import Cancelled
 from seal_desk.events import CancelToken, TrainStep
-from seal_desk.inner_loop import batches, encode, train
+from seal_desk.knowledge.inner_loop import batches, encode, train
 
 CFG = InnerLoopConfig(lora=LoraSettings(r=8, alpha=16), epochs=8, lr=3e-2, batch_size=2)
 SEQS = ["Zorblat\nMira Kostadinova founded Zorblat in 1987.", "Zorblat\nThe company makes ceramic wind turbines.",
@@ -86,7 +86,7 @@ def test_cancel_stops_within_a_step(tiny):
 def test_group_by_length_batches_similar_lengths_and_keeps_every_example():
     import random
 
-    from seal_desk.inner_loop import batches
+    from seal_desk.knowledge.inner_loop import batches
 
     examples = [[1] * n for n in (3, 40, 4, 41, 5, 42, 6, 43)]
     plain = list(batches(examples, 2, 0, random.Random(0)))

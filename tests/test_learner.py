@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seal_desk.errors import InputError
-from seal_desk.learner import CARD, apply_learner, learner_card, learner_examples, train_learner
+from seal_desk.knowledge.learner import CARD, apply_learner, learner_card, learner_examples, train_learner
 
 
 def test_examples_are_the_passage_its_questions_as_recall_asks_them_and_the_self_edit_to_write(tiny_engine, passage):
@@ -25,7 +25,7 @@ def test_examples_are_the_passage_its_questions_as_recall_asks_them_and_the_self
 
 
 def test_train_save_and_merge_changes_the_weights(tiny_engine, passage, tmp_path):
-    from seal_desk.loader import load_tiny
+    from seal_desk.model.loader import load_tiny
 
     out = tmp_path / "learner"
     card = train_learner(tiny_engine, [passage], tiny_engine.config.inner, out, ["data.json"])
@@ -60,7 +60,7 @@ def test_no_questions_no_learner(tiny_engine, passage, tmp_path):
 
 
 def test_out_must_be_new_empty_or_an_earlier_learner(tmp_path):
-    from seal_desk.learner import check_out
+    from seal_desk.knowledge.learner import check_out
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="not a learner folder"):
@@ -73,9 +73,9 @@ def test_out_must_be_new_empty_or_an_earlier_learner(tmp_path):
 
 
 def test_an_adapter_learned_with_a_learner_is_refused_without_it(tiny_engine, passage, tmp_path):
-    from seal_desk.documents import Document
-    from seal_desk.engine import Engine
-    from seal_desk.loader import load_tiny
+    from seal_desk.knowledge.documents import Document
+    from seal_desk.knowledge.engine import Engine
+    from seal_desk.model.loader import load_tiny
 
     learner = tmp_path / "learner"
     train_learner(tiny_engine, [passage], tiny_engine.config.inner, learner, [])

@@ -1,8 +1,8 @@
 import pytest
 
-from seal_desk import device as devices
+from seal_desk.model import device as devices
 from seal_desk.errors import ModelError
-from seal_desk.loader import load
+from seal_desk.model.loader import load
 
 
 @pytest.fixture
@@ -65,8 +65,7 @@ def test_device_choice_messages():
 def test_loading_keeps_freed_memory_in_the_heap(local_model, monkeypatch):
     import platform
 
-    from seal_desk import allocator
-
+    from seal_desk.model import allocator
     monkeypatch.setattr(allocator, "_done", False)
     load(str(local_model))
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"

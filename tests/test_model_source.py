@@ -1,8 +1,8 @@
 import pytest
 
 from seal_desk.errors import ModelError
-from seal_desk.model_source import available_offline, convert_gguf, resolve
-from seal_desk.presets import all_presets
+from seal_desk.model.source import available_offline, convert_gguf, resolve
+from seal_desk.model.presets import all_presets
 
 
 def test_presets_cover_the_paper_models():
@@ -74,7 +74,7 @@ def test_unsupported_architecture(tmp_path, monkeypatch):
 def test_an_outer_loop_checkpoint_prompts_like_its_preset(tmp_path):
     import json
 
-    from seal_desk.model_source import GENERATOR_MARK, resolve
+    from seal_desk.model.source import GENERATOR_MARK, resolve
 
     folder = tmp_path / "round-1" / "generator"
     folder.mkdir(parents=True)

@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 
 from seal_desk.config import LoraSettings, OuterLoopConfig
-from seal_desk.documents import Passage, Question, load_data_file
+from seal_desk.knowledge.documents import Passage, Question, load_data_file
 from seal_desk.errors import Cancelled, InputError
 from seal_desk.events import CancelToken, RewardScored
-from seal_desk.restem import RestEM, generator_base, round_passages, summary, without
-from seal_desk.rl_records import Candidate, PassageOutcome, RlRecords
+from seal_desk.restem.loop import RestEM, generator_base, round_passages, summary, without
+from seal_desk.restem.records import Candidate, PassageOutcome, RlRecords
 from tests.conftest import shared
 
 PASSAGES = [
@@ -29,8 +29,8 @@ CFG = OuterLoopConfig(rounds=2, passages=3, k=2, eval_times=1, sft_epochs=1, sft
 @pytest.fixture
 def graded_by_hash(monkeypatch):
     """A random model cannot learn; grade answers by a stable hash so rewards vary and some self-edits win."""
-    from seal_desk import recall
-    from seal_desk.grading import Grade
+    from seal_desk.knowledge import recall
+    from seal_desk.knowledge.grading import Grade
 
     def fake(text, gold, others=()):
         ok = zlib.crc32(text.encode()) % 3 == 0
@@ -48,7 +48,7 @@ def _engine(tiny_engine):
 
 
 def _run(engine, ws, out, cancel=None, on_event=lambda e: None, cfg=CFG):
-    from seal_desk.loader import load_tiny
+    from seal_desk.model.loader import load_tiny
 
     records = RlRecords(ws, str(out), engine.loaded.name, "test", {"outer": "x"})
     loop = RestEM(engine, records, cfg, out, lambda path: load_tiny() if path is None else _load_dir(path))
@@ -56,13 +56,13 @@ def _run(engine, ws, out, cancel=None, on_event=lambda e: None, cfg=CFG):
 
 
 def _load_dir(path):
-    from seal_desk.loader import load
+    from seal_desk.model.loader import load
 
     return load(path, "cpu")
 
 
 def test_training_passages_never_include_evaluation_passages():
-    from seal_desk.bench_knowledge import select
+    from seal_desk.bench.knowledge import select
 
     train = load_data_file(shared("squad/train_passages.json"))
     evaluation = select(load_data_file(shared("squad/dev_passages.json")), 200, 42)
@@ -102,7 +102,7 @@ def test_two_rounds_train_and_use_a_generator(tiny_engine, workspace, tmp_path, 
     assert [r["round"] for r in stats["rounds"]] == [1, 2] and stats["rounds"][0]["candidates"] == 6
     assert json.loads((tmp_path / "run" / "summary.json").read_text()) == json.loads(json.dumps(stats))
     # the merged generator differs from the base model it came from
-    from seal_desk.loader import load, load_tiny
+    from seal_desk.model.loader import load, load_tiny
 
     merged, base = load(str(gen), "cpu").model.state_dict(), load_tiny().model.state_dict()
     assert set(merged) == set(base)
@@ -111,9 +111,9 @@ def test_two_rounds_train_and_use_a_generator(tiny_engine, workspace, tmp_path, 
 
 
 def test_an_interrupted_round_resumes_to_the_same_sft_set(tiny, tmp_path, graded_by_hash, fast_config):
-    from seal_desk.engine import Engine
-    from seal_desk.loader import load_tiny
-    from seal_desk.workspace import Workspace
+    from seal_desk.knowledge.engine import Engine
+    from seal_desk.model.loader import load_tiny
+    from seal_desk.workspace.database import Workspace
 
     cfg = replace(CFG, rounds=1)
     ws_a = Workspace(tmp_path / "a")
@@ -190,8 +190,8 @@ def test_rl_killed_with_sigkill_resumes_to_the_same_candidates(tmp_path):
 
 def test_the_inner_loop_learns_on_the_generator_after_a_round_unless_told_base(tiny_engine, tmp_path):
     """SEAL's reference serves one checkpoint to vLLM and to the inner loop: the model that writes is the one that learns."""
-    from seal_desk.loader import load_tiny
-    from seal_desk.restem import _save_generator
+    from seal_desk.model.loader import load_tiny
+    from seal_desk.restem.loop import _save_generator
 
     gen = tmp_path / "gen"
     tiny = load_tiny()

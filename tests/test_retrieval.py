@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from seal_desk import embeddings
+from seal_desk.continual import embeddings
 from seal_desk.config import ContinualConfig
-from seal_desk.documents import Passage, Question
-from seal_desk.engine import asked_for
+from seal_desk.knowledge.documents import Passage, Question
+from seal_desk.knowledge.engine import asked_for
 from seal_desk.errors import InputError
-from seal_desk.recall import PROMPT, question_ids
-from seal_desk.retrieval import Index, fuse, query_text
+from seal_desk.knowledge.recall import PROMPT, question_ids
+from seal_desk.continual.retrieval import Index, fuse, query_text
 
 PASSAGES = [
     Passage("Zorblat Industries", "Zorblat Industries was founded in 1987 by Mira Kostadinova in Velmora.",

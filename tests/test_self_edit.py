@@ -1,6 +1,6 @@
 import pytest
 
-from seal_desk import self_edit as se
+from seal_desk.knowledge import self_edit as se
 from seal_desk.errors import InputError
 
 
@@ -50,7 +50,7 @@ def test_grounding():
 
 
 def test_qa_items_become_recall_prompts_only_with_a_grounded_answer():
-    from seal_desk.self_edit import qa_pair, training_sequences
+    from seal_desk.knowledge.self_edit import qa_pair, training_sequences
 
     passage = "The Ledger was written by Vessa Wendrake in Valmouth and printed in 1931."
     edit = "Q: Who wrote the Ledger?\nA: Vessa Wendrake\nQ: Who printed the Ledger?\nA: Galbraith Press"
@@ -63,7 +63,7 @@ def test_qa_items_become_recall_prompts_only_with_a_grounded_answer():
 
 
 def test_best_of_keeps_the_sample_that_covers_most_names_and_numbers():
-    from seal_desk.self_edit import best_of, coverage, sentence_sequences
+    from seal_desk.knowledge.self_edit import best_of, coverage, sentence_sequences
 
     title, passage = "Ledger", "The Ledger was written by Vessa Wendrake in Valmouth. It was printed in 1931."
     vague = "- The Ledger is a book.\n- Books are written by writers."

@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from seal_desk.cli import main
+from seal_desk.cli.main import main
 
 FAST = ["--epochs", "1", "--max-new-tokens", "8", "--rank", "4", "--alpha", "8"]
 
@@ -40,7 +40,7 @@ def test_update_learns_new_skips_unchanged_and_relearns_changed(strategy, tmp_pa
     assert code == 0 and (fourth["learned"], fourth["unchanged"], fourth["gone"]) == (0, 1, 1)
     assert gone[0]["path"].endswith("quellon.md") and "no longer in the folder" in gone[0]["detail"]
     assert ("adapters delete" in gone[0]["detail"]) is (strategy == "adapters")
-    from seal_desk.workspace import Workspace
+    from seal_desk.workspace.database import Workspace
 
     ws = Workspace(tmp_path / "ws")
     kept = len(ws.adapters())
@@ -67,8 +67,8 @@ def test_update_reports_bad_files_and_goes_on(tmp_path, folder, capsys):
 
 
 def test_a_second_update_while_one_runs_is_refused(tmp_path, folder, capsys):
-    from seal_desk.lock import exclusive
-    from seal_desk.update import LOCK
+    from seal_desk.workspace.lock import exclusive
+    from seal_desk.continual.update import LOCK
 
     (tmp_path / "ws").mkdir()
     with exclusive(tmp_path / "ws" / LOCK, "test"):
@@ -88,7 +88,7 @@ def test_update_table_output(tmp_path, folder, capsys):
 
 
 def test_schema_v2_workspace_gains_the_updates_table(tmp_path):
-    from seal_desk.workspace import SCHEMA_VERSION, Workspace
+    from seal_desk.workspace.database import SCHEMA_VERSION, Workspace
 
     Workspace(tmp_path / "ws").close()
     db = sqlite3.connect(tmp_path / "ws" / "workspace.db")

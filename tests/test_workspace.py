@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from seal_desk.documents import Document, Passage, Question
+from seal_desk.knowledge.documents import Document, Passage, Question
 from seal_desk.errors import InputError
-from seal_desk.workspace import SCHEMA_VERSION, Workspace
+from seal_desk.workspace.database import SCHEMA_VERSION, Workspace
 
 
 def doc():
@@ -56,8 +56,8 @@ def test_killed_process_leaves_workspace_usable(tmp_path):
     """A process killed mid-run (after writing, inside an open transaction) loses only that transaction."""
     code = f"""
 import os, signal
-from seal_desk.workspace import Workspace
-from seal_desk.documents import Document, Passage
+from seal_desk.workspace.database import Workspace
+from seal_desk.knowledge.documents import Document, Passage
 ws = Workspace({str(tmp_path)!r})
 ws.add_document(Document('a', 'A', [Passage('A', 'kept')]))
 ws.start_run('learn', 'm', {{}})
@@ -106,7 +106,7 @@ def test_reader_never_sees_another_threads_open_transaction(workspace):
 def test_a_v3_workspace_gains_lax_and_keeps_its_verdicts(tmp_path):
     import sqlite3
 
-    from seal_desk.workspace import SCHEMA_VERSION, Workspace
+    from seal_desk.workspace.database import SCHEMA_VERSION, Workspace
 
     ws = Workspace(tmp_path / "ws")
     run = ws.start_run("learn", "m", {})

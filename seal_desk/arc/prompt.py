@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from seal_desk import self_edit as se
+from seal_desk.knowledge import self_edit as se
 from seal_desk.arc.augment import Episode
 from seal_desk.arc.grids import grid_text, shape
 from seal_desk.arc.self_edit import config_prompt_text

@@ -23,8 +23,8 @@ from seal_desk.arc.ttt import config_prompt, sample_configs, solve
 from seal_desk.config import ArcSettings, OuterLoopConfig
 from seal_desk.errors import InputError
 from seal_desk.events import CancelToken, EventSink, ignore
-from seal_desk.restem import LoadCopy, RestEM
-from seal_desk.rl_records import Candidate, PassageOutcome, RlRecords
+from seal_desk.restem.loop import LoadCopy, RestEM
+from seal_desk.restem.records import Candidate, PassageOutcome, RlRecords
 
 
 class ArcRestEM(RestEM):

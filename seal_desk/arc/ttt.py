@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Optional, Sequence, Union
 
-from seal_desk.adapters import SLOT
+from seal_desk.model.adapters import SLOT
 from seal_desk.arc import augment as aug
 from seal_desk.arc import prompt as pr
 from seal_desk.arc.augment import Episode
@@ -29,8 +29,8 @@ from seal_desk.arc.self_edit import ArcConfig, ParsedConfig
 from seal_desk.arc.task import ArcTask, Grid, Pair
 from seal_desk.config import ArcSettings, InnerLoopConfig
 from seal_desk.events import ArcTaskScored, CancelToken, EventSink, Message, Progress, TokenGenerated, ignore
-from seal_desk.generation import generate
-from seal_desk.inner_loop import TrainReport, train
+from seal_desk.model.generation import generate
+from seal_desk.knowledge.inner_loop import TrainReport, train
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""SealDeskApp: the Textual app that drives the UI-free core (seal_desk.engine and friends).
+"""SealDeskApp: the Textual app that drives the UI-free core (seal_desk.knowledge.engine and friends).
 
 Structure: the app owns the workspace, the engine (loaded in the background), the self-edit drafts
 and the job runner; the main screen holds one pane per concept (components/); dialogs are screens.
@@ -26,17 +26,17 @@ from textual.widgets import TabbedContent
 from seal_desk.config import SealConfig
 from seal_desk.errors import Cancelled, InputError, ModelError, SealDeskError
 from seal_desk.events import EventSink, Message, Progress
-from seal_desk.tui.commands import SealDeskCommands
+from seal_desk.tui.palette import SealDeskCommands
 from seal_desk.tui.drafts import Drafts
 from seal_desk.tui.formatting import display_path, one_line
 from seal_desk.tui.jobs import Job, JobEvent, JobFinished, JobStarted
 from seal_desk.tui.screens.main import TABS, MainScreen
-from seal_desk.workspace import Workspace
+from seal_desk.workspace.database import Workspace
 
 if TYPE_CHECKING:
     from seal_desk.arc import ArcConfig, ArcTask
-    from seal_desk.engine import Engine, LearnResult
-    from seal_desk.loader import LoadedModel
+    from seal_desk.knowledge.engine import Engine, LearnResult
+    from seal_desk.model.loader import LoadedModel
 
     from seal_desk.tui.components.status_bar import StatusBar
     from seal_desk.tui.components.training import TrainingPane
@@ -51,7 +51,7 @@ class SealDeskApp(App[None]):
     Args:
         model, device, quant, trust_remote_code: as on the command line (model None: saved setting or default).
         workspace: a folder, a `Workspace`, or None for the user data folder.
-        loader: builds the LoadedModel (given an event sink); default `seal_desk.loader.load`.
+        loader: builds the LoadedModel (given an event sink); default `seal_desk.model.loader.load`.
             Tests pass `lambda on_event: load_tiny()`.
         engine_factory: builds the whole Engine instead (given an event sink); overrides `loader`.
         config: a SealConfig to use instead of the saved settings (until settings are saved).
@@ -327,7 +327,7 @@ class SealDeskApp(App[None]):
             if engine.workspace is None:
                 engine.workspace = self.workspace
             return engine
-        from seal_desk.engine import Engine
+        from seal_desk.knowledge.engine import Engine
 
         loaded = (self._loader or self._default_loader)(emit)
         engine = Engine(loaded, self.workspace)
@@ -339,7 +339,7 @@ class SealDeskApp(App[None]):
         return engine
 
     def _default_loader(self, on_event: EventSink) -> "LoadedModel":
-        from seal_desk.loader import load
+        from seal_desk.model.loader import load
 
         return load(self.model_name, self.device_name or "auto", self.quant, on_event, self.trust_remote_code,
                     self.learner)
@@ -386,7 +386,7 @@ class SealDeskApp(App[None]):
 
     @property
     def model_choice(self) -> str:
-        from seal_desk.presets import DEFAULT_PRESET
+        from seal_desk.model.presets import DEFAULT_PRESET
 
         return self.model_name or (self.engine.loaded.name if self.engine else None) or DEFAULT_PRESET
 
@@ -394,7 +394,7 @@ class SealDeskApp(App[None]):
         ws = self.workspace
         model = model or self.model_choice
         try:
-            from seal_desk.model_source import resolve
+            from seal_desk.model.source import resolve
 
             resolve(model)
         except SealDeskError as exc:
@@ -427,7 +427,7 @@ class SealDeskApp(App[None]):
                 return False
 
         def work(job: Job):
-            from seal_desk.documents import load_documents
+            from seal_desk.knowledge.documents import load_documents
 
             while not self._engine_ready.wait(0.1):
                 job.cancel.check()
@@ -520,9 +520,9 @@ class SealDeskApp(App[None]):
             from dataclasses import asdict, replace
 
             from seal_desk.config import OuterLoopConfig
-            from seal_desk.documents import load_data_file
-            from seal_desk.restem import RestEM, without
-            from seal_desk.rl_records import RlRecords
+            from seal_desk.knowledge.documents import load_data_file
+            from seal_desk.restem.loop import RestEM, without
+            from seal_desk.restem.records import RlRecords
 
             engine = self.require_engine()
             cfg = OuterLoopConfig(rounds=rounds, passages=passages, k=k, eval_times=evals)
@@ -576,7 +576,7 @@ class SealDeskApp(App[None]):
     def _model_copy(self, path: Optional[str]) -> "LoadedModel":
         """A fresh copy of the base model (path None) or a saved generator checkpoint, for the outer loop."""
         from seal_desk.events import ignore
-        from seal_desk.loader import load
+        from seal_desk.model.loader import load
 
         if path is None:
             return (self._loader or self._default_loader)(ignore)
@@ -648,7 +648,7 @@ class SealDeskApp(App[None]):
 
     def export_adapter(self, adapter_id: int, target: Path, merged: bool) -> None:
         def work(job: Job) -> Path:
-            from seal_desk.export import export_adapter
+            from seal_desk.model.export import export_adapter
 
             record = self.workspace.adapter(adapter_id)
             return export_adapter(record, target, self.require_engine() if merged else None)

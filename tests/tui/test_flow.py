@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input, Select, TabbedContent, TextArea
 
 from seal_desk.events import TokenGenerated, TrainStep
-from seal_desk.workspace import Workspace
+from seal_desk.workspace.database import Workspace
 from tui_helpers import FACTS, errors, fast_config, idle, job_events, make_app, run, screen_text, wait_for
 
 SIZE = (100, 34)

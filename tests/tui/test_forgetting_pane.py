@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Select, Static
 
-from seal_desk.cli import main
+from seal_desk.cli.main import main
 from seal_desk.tui.components.forgetting import ForgettingPane
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

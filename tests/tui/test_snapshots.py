@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from seal_desk.documents import load_documents
+from seal_desk.knowledge.documents import load_documents
 from seal_desk.events import AnswerGraded, Message, Progress, TokenGenerated, TrainStep
-from seal_desk.workspace import Workspace
+from seal_desk.workspace.database import Workspace
 from tui_helpers import REPO, idle, make_app
 
 WIDE = (100, 30)
@@ -196,7 +196,7 @@ def test_settings(snap_compare, ws, size):
 
 def add_rl_run(ws: Workspace) -> None:
     """A finished one-round outer-loop run with fixed rewards (paths are fixed strings, not temp folders)."""
-    from seal_desk.rl_records import Candidate, PassageOutcome, RlRecords, RoundRecord
+    from seal_desk.restem.records import Candidate, PassageOutcome, RlRecords, RoundRecord
 
     records = RlRecords(ws, "/runs/rl-demo", "tiny-random", "/data/train_passages.json",
                         {"outer": {"rounds": 1, "passages": 4, "k": 3, "eval_times": 1}})

@@ -25,7 +25,7 @@ def fast_config(epochs: int = 2) -> SealConfig:
 
 
 def tiny_loader(_on_event):
-    from seal_desk.loader import load_tiny
+    from seal_desk.model.loader import load_tiny
 
     return load_tiny()
 

@@ -18,7 +18,7 @@ from seal_desk.tui.jobs import Job
 
 if TYPE_CHECKING:
     from seal_desk.tui.app import SealDeskApp
-    from seal_desk.workspace import AdapterRecord
+    from seal_desk.workspace.database import AdapterRecord
 
 BASE = -1  # the ask box's "base model" choice
 

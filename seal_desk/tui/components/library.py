@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from seal_desk.documents import Question
+from seal_desk.knowledge.documents import Question
 from seal_desk.errors import SealDeskError
 from seal_desk.tui.components.path_input import PathInput
 from seal_desk.tui.formatting import display_path, one_line, pct

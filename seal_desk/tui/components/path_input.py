@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.suggester import Suggester
 from textual.widgets import Input
 
-from seal_desk.documents import SUPPORTED
+from seal_desk.knowledge.documents import SUPPORTED
 
 
 class PathSuggester(Suggester):

@@ -12,7 +12,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 
 from seal_desk.errors import InputError, SealDeskError
 from seal_desk.events import Event, TokenGenerated
-from seal_desk.self_edit import FORMATS
+from seal_desk.knowledge.self_edit import FORMATS
 from seal_desk.tui.drafts import Draft, PassageDrafts
 from seal_desk.tui.formatting import one_line
 from seal_desk.tui.jobs import Job

@@ -16,9 +16,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select
 
 from seal_desk.config import PRECISIONS, SealConfig
-from seal_desk.device import DEVICES
+from seal_desk.model.device import DEVICES
 from seal_desk.errors import InputError, SealDeskError
-from seal_desk.self_edit import FORMATS
+from seal_desk.knowledge.self_edit import FORMATS
 
 if TYPE_CHECKING:
     from seal_desk.tui.app import SealDeskApp
@@ -76,7 +76,7 @@ class SettingsPane(Vertical):
         return cast("SealDeskApp", self.app)
 
     def compose(self) -> ComposeResult:
-        from seal_desk.presets import all_presets
+        from seal_desk.model.presets import all_presets
 
         try:
             presets = all_presets()

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Label
 
-from seal_desk.documents import SUPPORTED
+from seal_desk.knowledge.documents import SUPPORTED
 
 
 class DocumentDirectoryTree(DirectoryTree):

@@ -1,0 +1,197 @@
+"""`seal-desk bench speed`: where the time of one SEAL inner loop goes, on this device and model.
+
+Measures, in one run: model load, self-edit generation tokens/s (batch 1 and batch k, our decode
+loop and optionally plain `generate` side by side), inner-loop training tokens/s and seconds per
+candidate, recall seconds per question, peak memory, and model FLOPs utilisation against a matmul
+peak measured here (training ≈ 6 · params · tokens).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from seal_desk.knowledge import self_edit as se
+from seal_desk.knowledge.documents import Passage, Question
+from seal_desk.knowledge.engine import Engine, asked_for
+from seal_desk.model.generation import generate
+from seal_desk.files import write_reports
+
+SAMPLE = Passage(
+    "Lake Quorra",
+    "Lake Quorra is a freshwater lake in the Thessmar Highlands. It was first mapped in 1841 by the surveyor "
+    "Edwin Halloway. The lake is 63 metres deep at its deepest point and is home to the silver-finned Quorra "
+    "trout, a fish found nowhere else. The nearest village, Brenmouth, holds a lantern festival on the lake "
+    "every October.",
+    [Question(q, a) for q, a in [
+        ("Who first mapped Lake Quorra?", "Edwin Halloway"), ("In which highlands is Lake Quorra?", "Thessmar Highlands"),
+        ("How deep is Lake Quorra?", "63 metres"), ("Which fish lives only in Lake Quorra?", "Quorra trout"),
+        ("When is the Brenmouth lantern festival?", "October"), ("When was Lake Quorra first mapped?", "1841"),
+        ("What kind of lake is Lake Quorra?", "freshwater"), ("Which village is nearest to Lake Quorra?", "Brenmouth"),
+    ]],
+)
+
+
+def candidate_edits(k: int) -> list[str]:
+    """k different, deterministic self-edits about SAMPLE (different lines, orders and lengths)."""
+    facts = [s.strip() for s in SAMPLE.text.split(".") if s.strip()]
+    frames = ["{}.", "It is stated that {}.", "One fact: {}.", "Note that {}."]
+    edits = []
+    for i in range(k):
+        chosen = [f for j, f in enumerate(facts) if (j + i) % (k + 1) != 0][: 2 + i % len(facts)]
+        edits.append("\n".join(f"- {frames[(i + j) % len(frames)].format(f)}" for j, f in enumerate(chosen)))
+    return edits
+
+
+def compare_serial(engine: Engine, k: int, new_tokens: int, stream_rate: float, batch_rate: float) -> dict[str, float]:
+    """One inner loop of k candidates (write k self-edits, train k adapters, evaluate k adapters), one
+    candidate after another and then all at once. Generation is timed at a fixed length; training
+    and recall use the same k deterministic self-edits both ways (same seeds, same data), so their
+    losses and correct answers can be compared. Generation times come from the sampling rates
+    measured for one stream and for a batch of k (tok/s): serial = k streams one after another."""
+    from seal_desk.model.adapters import SLOT
+
+    sets = [engine.sequences_for(SAMPLE, [edit], "implications") for edit in candidate_edits(k)]
+    questions = asked_for([SAMPLE])
+    serial_gen_s = k * new_tokens / stream_rate
+    batched_gen_s = k * new_tokens / batch_rate
+    started = time.perf_counter()
+    serial_reports, serial_recall = [], []
+    for seqs in sets:
+        serial_reports.append(engine.train_on(seqs))
+        serial_recall.append(engine.recall(questions, SLOT, "serial"))
+    serial_s = time.perf_counter() - started
+    serial_train_s = sum(r.seconds for r in serial_reports)
+    started = time.perf_counter()
+    batched_reports = engine.train_candidates(sets)
+    batched_train_s = time.perf_counter() - started
+    batched_recall = engine.recall_candidates(questions, "batched")
+    batched_s = time.perf_counter() - started
+    return {
+        "k": k,
+        "serial_generate_s": serial_gen_s,
+        "batched_generate_s": batched_gen_s,
+        "serial_train_s": serial_train_s,
+        "serial_recall_s": serial_s - serial_train_s,
+        "serial_total_s": serial_s,
+        "batched_train_s": batched_train_s,
+        "batched_recall_s": batched_s - batched_train_s,
+        "batched_total_s": batched_s,
+        "speedup_train": serial_train_s / batched_train_s,
+        "speedup_generate": serial_gen_s / batched_gen_s,
+        "speedup_train_recall": serial_s / batched_s,
+        "speedup_inner_loop": (serial_gen_s + serial_s) / (batched_gen_s + batched_s),
+        "serial_correct": [r.correct for r in serial_recall],
+        "batched_correct": [r.correct for r in batched_recall],
+        "max_final_loss_diff": max(abs(a.final_loss - b.final_loss) for a, b in zip(serial_reports, batched_reports)),
+        "train_tokens_per_candidate": [r.tokens for r in batched_reports],
+        "packed": bool(engine.host.packing),
+    }
+
+
+def matmul_peak(device: str, dtype: torch.dtype, n: int = 1024, seconds: float = 1.0) -> float:
+    """Dense matmul FLOP/s reached on this device: the roof to compare training against."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+    _sync(device)
+    return 2 * n**3 * count / (time.perf_counter() - started)
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _gen_rate(engine: Engine, batch: int, new_tokens: int, hf: bool, sample: bool, warm: bool = True) -> float:
+    """Tokens/s of one generation (greedy, or sampling at T=1.0 top-p 0.95 as self-edits are written);
+    a short untimed run of the same shape first (kernel set-up is not decoding)."""
+    if warm:
+        _gen_rate(engine, batch, 4, hf, sample, warm=False)
+    prompt = se.prompt_ids(engine.tokenizer, engine.loaded.prompt_style, "implications", SAMPLE.title, SAMPLE.text)
+    with engine.host.using(None) as model:  # as self-edits are written: the base model, no adapter
+        return _timed_generation(engine, model, prompt, batch, new_tokens, hf, sample)
+
+
+def _timed_generation(engine: Engine, model, prompt: list[int], batch: int, new_tokens: int, hf: bool,
+                      sample: bool) -> float:
+    started = time.perf_counter()
+    if hf:
+        ids = torch.tensor([prompt] * batch, device=next(model.parameters()).device)
+        with torch.inference_mode():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
+                                 min_new_tokens=new_tokens, do_sample=sample, temperature=1.0, top_p=0.95,
+                                 pad_token_id=engine.tokenizer.pad_token_id)
+        made = (out.shape[1] - ids.shape[1]) * batch
+    else:
+        outs = generate(model, engine.tokenizer, [prompt] * batch, max_new_tokens=new_tokens, stop_ids=[-1],
+                        temperature=1.0 if sample else 0.0, top_p=0.95, seed=0)
+        made = sum(len(o) for o in outs)
+    _sync(engine.loaded.device)
+    return made / (time.perf_counter() - started)
+
+
+def run_speed_bench(engine: Engine, args, err: Console) -> int:
+    device = engine.loaded.device
+    k = args.candidates
+    new_tokens = args.tokens
+    rows: dict[str, float] = {"model_load_s": engine.loaded.load_seconds}
+    err.print(f"[bold]bench speed[/]: {engine.loaded.name} on {engine.loaded.placement.label}, "
+              f"{torch.get_num_threads()} CPU thread(s), {new_tokens} new tokens, k={k}, "
+              f"training in {engine.config.inner.precision}")
+    shapes = [("gen_tok_s_batch1", 1, False, False), ("gen_tok_s_batch1_sampling", 1, False, True),
+              (f"gen_tok_s_batch{k}", k, False, True)]
+    if args.compare_generate:
+        shapes += [("hf_generate_tok_s_batch1", 1, True, False), ("hf_generate_tok_s_batch1_sampling", 1, True, True),
+                   (f"hf_generate_tok_s_batch{k}", k, True, True)]
+    runs: dict[str, list[float]] = {name: [] for name, *_ in shapes}
+    for _ in range(max(1, args.repeat)):  # rounds over every shape: drifts of a shared machine hit all alike
+        for name, batch, hf, sample in shapes:
+            runs[name].append(_gen_rate(engine, batch, new_tokens, hf=hf, sample=sample))
+    rows.update({name: statistics.median(rates) for name, rates in runs.items()})
+    edits = [f"- {s.strip()}." for s in SAMPLE.text.split(".") if s.strip()]
+    sequences = engine.sequences_for(SAMPLE, ["\n".join(edits)], "implications")
+    report = engine.train_on(sequences)
+    rows["train_tok_s"] = report.tokens_per_second
+    rows["train_s_per_candidate"] = report.seconds
+    rows["train_tokens_per_candidate"] = report.tokens
+    questions = asked_for([SAMPLE])
+    recall = engine.recall(questions, None, "speed")
+    rows["recall_s_per_question"] = recall.seconds / len(questions)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    peak = matmul_peak(device, dtype)
+    rows["matmul_peak_tflops"] = peak / 1e12
+    rows["train_tflops"] = 6 * engine.loaded.n_params * report.tokens_per_second / 1e12
+    rows["train_mfu"] = rows["train_tflops"] / rows["matmul_peak_tflops"]
+    if args.compare_serial:
+        err.print(f"training and evaluating {k} candidates serially, then batched…")
+        rows.update({f"candidates_{key}": value for key, value in compare_serial(
+            engine, k, new_tokens, rows["gen_tok_s_batch1_sampling"], rows[f"gen_tok_s_batch{k}"]).items()})
+    rows["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if device == "cuda":
+        rows["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    table = Table(title=f"bench speed — {engine.loaded.name}, {engine.loaded.placement.label}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in rows.items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+    if args.json_out:
+        result = {"model": engine.loaded.name, "device": engine.loaded.placement.label,
+                  "threads": torch.get_num_threads(), "new_tokens": new_tokens, "k": k,
+                  "params": engine.loaded.n_params, "inner_loop": {"epochs": engine.config.inner.epochs,
+                  "batch_size": engine.config.inner.batch_size, "r": engine.config.inner.lora.r,
+                  "precision": engine.config.inner.precision}, **rows, "generation_runs": runs}
+        write_reports(args, result, None, err)
+    return 0

@@ -1,0 +1,1 @@
+"""The command line face: parsing, rich progress and the rendering of results."""

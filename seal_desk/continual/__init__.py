@@ -1,0 +1,1 @@
+"""Learning many documents over time: strategies, forgetting, retrieval, updates."""

@@ -1,0 +1,1 @@
+"""Teaching a model one document: passages, self-edits, the inner loop, recall and grading."""

@@ -1,0 +1,1 @@
+"""Model sources, loading, decoding and LoRA adapters."""

@@ -1,0 +1,1 @@
+"""The outer loop (ReST-EM): learning to write self-edits that teach."""

@@ -1,0 +1,1 @@
+"""The SQLite workspace: documents, runs, results, adapters, and its lock."""
