@@ -1,7 +1,7 @@
 VENV ?= .venv
 STAMP := $(VENV)/.seal-desk-setup
 
-.PHONY: setup run test test-fast bench-knowledge clean-cache
+.PHONY: setup run test test-fast lint bench-knowledge clean-cache
 
 setup: $(STAMP)
 
@@ -17,9 +17,9 @@ run: setup
 test: setup
 	$(VENV)/bin/python -m pytest -q
 
-## Everything but the end-to-end tests.
+## Everything but the end-to-end, slow and TUI tests.
 test-fast: setup
-	$(VENV)/bin/python -m pytest -q -m "not e2e"
+	$(VENV)/bin/python -m pytest -q -m "not e2e and not slow and not tui"
 
 ## SEAL's single-passage table on 10 of its eval passages (CPU: ~20 min).
 bench-knowledge: setup
@@ -29,3 +29,9 @@ bench-knowledge: setup
 
 clean-cache:
 	rm -rf models/cache
+
+## Style and architecture checks: ruff (lint, format) and import-linter's contracts.
+lint: setup
+	$(VENV)/bin/ruff check seal_desk tests benchmarks
+	$(VENV)/bin/ruff format --check seal_desk tests benchmarks
+	$(VENV)/bin/lint-imports

@@ -1,3 +1,3 @@
-from seal_desk.cli.main import main
+from seal_desk.launcher import main
 
 raise SystemExit(main())

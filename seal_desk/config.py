@@ -36,7 +36,7 @@ class InnerLoopConfig:
     weight_decay: float = 0.0
     schedule: str = "linear"  # "linear" decay (HF Trainer's default, as SEAL used) or "constant"
     precision: str = "fp32"  # training matmuls: "fp32", or "bf16" autocast (SEAL trained in bf16 on GPUs;
-                             # on a 2-core AVX512-BF16 CPU it measured slower for bs 1, see docs/results.md)
+    # on a 2-core AVX512-BF16 CPU it measured slower for bs 1, see docs/results.md)
     seed: int = 42
 
 
@@ -50,7 +50,9 @@ class SelfEditConfig:
     top_p: float = 0.95
     max_new_tokens: int = 384
     include_passage: bool = True  # SEAL trains on the self-edit plus the passage itself
-    min_grounding: float = 0.3  # drop self-edit lines sharing under 30% of content words with the passage (0 = keep all)
+    min_grounding: float = (
+        0.3  # drop self-edit lines sharing under 30% of content words with the passage (0 = keep all)
+    )
     qa_prompt: bool = False  # train question-answer items as recall asks them (prompt, then the answer)
     select: str = "pool"  # k samples: "pool" trains on all of them (SEAL), "best" on the one covering most of the
     # passage's names, dates and numbers with grounded lines (a score that needs no questions)
@@ -85,7 +87,7 @@ class OuterLoopConfig:
 
 
 @dataclass(frozen=True)
-class ArcSettings:
+class FewShotConfig:
     """Few-shot mode (ARC): test-time training on a task's demonstrations, sized for a small model.
 
     SEAL's values (Llama-3.2-1B-Instruct on a GPU) are in the comments; the defaults are what a 135M
@@ -137,7 +139,7 @@ class SealConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "SealConfig":
+    def from_dict(cls, data: dict[str, Any] | None) -> SealConfig:
         """Build from a (possibly partial) dict; unknown keys are ignored."""
         data = data or {}
         inner = data.get("inner", {}) or {}
@@ -153,13 +155,40 @@ class SealConfig:
         )
 
 
+def layered(preset: Any = None, saved: dict[str, Any] | None = None, flags: dict[str, Any] | None = None) -> SealConfig:
+    """The one merge of the four config layers, each laid over the one before it:
+
+    1. SEAL's paper defaults (the dataclasses above);
+    2. the model's preset: `[lora]`, `[inner_loop]` and `[self_edit]` in models/NAME.toml (a
+       `presets.Preset`, or None for a model without one);
+    3. the settings saved in the workspace for that model (the TUI's Settings tab), as `to_dict` writes them;
+    4. this run's flags (the command line), a partial dict of the same shape, e.g. {"inner": {"epochs": 3}}.
+
+    Keys a layer leaves out keep the value below; unknown keys are ignored.
+    """
+    cfg = SealConfig()
+    if preset is not None:
+        cfg = replace(cfg, inner=preset.inner_config(cfg.inner), self_edit=preset.self_edit_config(cfg.self_edit))
+    data = cfg.to_dict()
+    for layer in (saved, flags):
+        data = _merged(data, layer or {})
+    return SealConfig.from_dict(data)
+
+
+def _merged(below: dict[str, Any], above: dict[str, Any]) -> dict[str, Any]:
+    out = dict(below)
+    for key, value in above.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def _pick(kind, data: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(kind)} - {"lora"}
     return {k: v for k, v in data.items() if k in names}
 
 
 __all__ = [
-    "ArcSettings",
+    "FewShotConfig",
     "DEFAULT_TARGETS",
     "INNER_FROM",
     "SELECT",
@@ -172,5 +201,6 @@ __all__ = [
     "RecallConfig",
     "SealConfig",
     "SelfEditConfig",
+    "layered",
     "replace",
 ]

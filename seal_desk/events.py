@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 from seal_desk.errors import Cancelled
 
@@ -86,7 +87,7 @@ class RoundFinished:
 
 
 @dataclass(frozen=True)
-class UpdateEvaluated:
+class ContinualRecall:
     """Continual learning: after update `update` (0-based), recall on every document learned so far."""
 
     strategy: str
@@ -121,8 +122,18 @@ class ArcTaskScored:
     seconds: float
 
 
-Event = Union[Progress, TokenGenerated, TrainStep, AnswerGraded, Message, RewardScored, RoundFinished,
-              UpdateEvaluated, FileUpdated, ArcTaskScored]
+Event = Union[
+    Progress,
+    TokenGenerated,
+    TrainStep,
+    AnswerGraded,
+    Message,
+    RewardScored,
+    RoundFinished,
+    ContinualRecall,
+    FileUpdated,
+    ArcTaskScored,
+]
 EventSink = Callable[[Event], None]
 
 

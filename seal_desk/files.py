@@ -3,11 +3,9 @@ leaves the previous file whole, never half of a new one."""
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -29,13 +27,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def write_reports(args, result: dict, markdown: Optional[Callable[[dict], str]], err) -> None:
-    """A command's `--json OUT` (and `--markdown OUT`, where it has one), announced on `err`."""
-    if getattr(args, "json_out", None):
-        write_atomic(Path(args.json_out), json.dumps(result, indent=2))
-        err.print(f"wrote {args.json_out}")
-    if markdown is not None and getattr(args, "markdown", None):
-        write_atomic(Path(args.markdown), markdown(result))
-        err.print(f"wrote {args.markdown}")

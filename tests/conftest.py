@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +46,7 @@ def fast_config():
 
 @pytest.fixture
 def tiny_engine(tiny, workspace, fast_config):
-    from seal_desk.knowledge.engine import Engine
+    from seal_desk.engine import Engine
 
     return Engine(tiny, workspace, fast_config)
 
@@ -62,13 +59,8 @@ def passage():
         "Zorblat Industries",
         "Zorblat Industries was founded in 1987 by Mira Kostadinova in the town of Velmora. "
         "The company makes ceramic wind turbines.",
-        [Question("Who founded Zorblat Industries?", "Mira Kostadinova"),
-         Question("In what year was Zorblat Industries founded?", "1987")],
+        [
+            Question("Who founded Zorblat Industries?", "Mira Kostadinova"),
+            Question("In what year was Zorblat Industries founded?", "1987"),
+        ],
     )
-
-
-def shared(path: str) -> Path:
-    p = SHARED / path
-    if not p.exists():
-        pytest.skip(f"shared data {p} not present")
-    return p

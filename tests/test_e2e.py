@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 FACTS = {
     "title": "Zorblat Industries",
     "context": "Zorblat Industries was founded in 1987 by Mira Kostadinova in the town of Velmora. The company "
-               "makes ceramic wind turbines. Its headquarters moved to Port Ellin in 2003, and it employs 4,200 people.",
+    "makes ceramic wind turbines. Its headquarters moved to Port Ellin in 2003, and it employs 4,200 people.",
     "questions": [
         {"question": "Who founded Zorblat Industries?", "answer": "Mira Kostadinova"},
         {"question": "In what year was Zorblat Industries founded?", "answer": "1987"},

@@ -1,8 +1,8 @@
 import pytest
 
-from seal_desk.knowledge.documents import Document
 from seal_desk.errors import Cancelled
 from seal_desk.events import AnswerGraded, CancelToken, TokenGenerated, TrainStep
+from seal_desk.knowledge.documents import Document
 
 
 def test_learn_records_everything(tiny_engine, workspace, passage):
@@ -28,8 +28,12 @@ def test_learn_records_everything(tiny_engine, workspace, passage):
 def test_given_self_edits_skip_sampling(tiny_engine, passage):
     doc = Document("inline", "Zorblat", [passage])
     events = []
-    result = tiny_engine.learn(doc, self_edits={0: ["- Mira Kostadinova founded Zorblat Industries in 1987."]},
-                               save=False, on_event=events.append)
+    result = tiny_engine.learn(
+        doc,
+        self_edits={0: ["- Mira Kostadinova founded Zorblat Industries in 1987."]},
+        save=False,
+        on_event=events.append,
+    )
     assert not any(isinstance(e, TokenGenerated) for e in events)
     assert result.sequences[0] == "Zorblat Industries\nMira Kostadinova founded Zorblat Industries in 1987."
     assert result.adapter_id is None
@@ -100,7 +104,7 @@ def test_settings_changed_mid_run_apply_from_the_next_run(tiny_engine, passage):
                 tiny_engine.config = replace(tiny_engine.config, inner=replace(tiny_engine.config.inner, epochs=5))
 
     tiny_engine.learn(Document("inline", "Zorblat", [passage]), save=False, on_event=on_event)
-    assert set(seen) == {2} and tiny_engine.cfg.inner.epochs == 5
+    assert set(seen) == {2} and tiny_engine.run_config.inner.epochs == 5
 
 
 def test_markup_in_streamed_text_and_messages_is_printed_verbatim():
@@ -108,11 +112,35 @@ def test_markup_in_streamed_text_and_messages_is_printed_verbatim():
 
     from rich.console import Console
 
-    from seal_desk.events import Message, TokenGenerated
     from seal_desk.cli.progress import RichReporter
+    from seal_desk.events import Message, TokenGenerated
 
     buf = io.StringIO()
     reporter = RichReporter(Console(file=buf, width=80), show_tokens=True)
     reporter(TokenGenerated(0, "a [/x] b [the book]"))
     reporter(Message("see [/oops]", "warning"))
     assert "a [/x] b [the book]" in buf.getvalue() and "see [/oops]" in buf.getvalue()
+
+
+def test_writing_with_swaps_the_generator_and_restores_it(tiny_engine):
+    sentinel, inner = object(), object()
+    tiny_engine.generator = sentinel
+    with tiny_engine.writing_with(inner) as engine:
+        assert engine.generator is inner
+    assert tiny_engine.generator is sentinel
+    try:
+        with tiny_engine.writing_with(None):
+            assert tiny_engine.generator is None
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert tiny_engine.generator is sentinel
+
+
+def test_open_lays_saved_settings_and_flags_over_the_preset(tiny, workspace):
+    from seal_desk.engine import Engine
+
+    workspace.set_setting(workspace.config_key(tiny.name), {"inner": {"epochs": 4}, "self_edit": {"k": 2}})
+    engine = Engine.open(tiny, workspace, {"self_edit": {"k": 3}})
+    assert engine.config.inner.epochs == 4 and engine.config.self_edit.k == 3
+    assert Engine.open(tiny).config.inner.epochs == 10

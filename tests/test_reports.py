@@ -5,6 +5,8 @@ import os
 import pytest
 
 from seal_desk import files as reports
+
+
 def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
     path = tmp_path / "out" / "report.json"
     reports.write_atomic(path, '{"a": 1}')

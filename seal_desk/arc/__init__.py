@@ -7,8 +7,19 @@ The model side lives in `seal_desk.arc.ttt` (solve one task: `solve`, `sample_co
 
 from seal_desk.arc.augment import Episode, Transform
 from seal_desk.arc.grids import grid_text, parse_grid
-from seal_desk.arc.self_edit import ArcConfig, ParsedConfig, parse_config
+from seal_desk.arc.self_edit import ArcSelfEdit, ParsedConfig, parse_config
 from seal_desk.arc.task import ArcTask, Grid, Pair, load_tasks
 
-__all__ = ["ArcConfig", "ArcTask", "Episode", "Grid", "Pair", "ParsedConfig", "Transform", "grid_text",
-           "load_tasks", "parse_config", "parse_grid"]
+__all__ = [
+    "ArcSelfEdit",
+    "ArcTask",
+    "Episode",
+    "Grid",
+    "Pair",
+    "ParsedConfig",
+    "Transform",
+    "grid_text",
+    "load_tasks",
+    "parse_config",
+    "parse_grid",
+]

@@ -15,8 +15,8 @@ lets predictions made on a transformed test input be mapped back and voted on.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from seal_desk.arc.task import MAX_SIDE, Grid, Pair
 
@@ -78,6 +78,7 @@ class Transform:
 
 def chain(*parts: Transform) -> Transform:
     """`parts` applied left to right; the inverse undoes them right to left."""
+
     def forward(g: Grid) -> Grid:
         for t in parts:
             g = t.apply(g)
@@ -151,10 +152,10 @@ class Episode:
     def grids(self) -> list[Grid]:
         return [g for p in (*self.demos, self.query) for g in (p.input, p.output) if g is not None]
 
-    def map(self, t: Transform, name: str | None = None) -> "Episode":
+    def map(self, t: Transform, name: str | None = None) -> Episode:
         return Episode(tuple(t.pair(p) for p in self.demos), t.pair(self.query), name or t.name, self.colours)
 
-    def recoloured(self, perm: Sequence[int]) -> "Episode":
+    def recoloured(self, perm: Sequence[int]) -> Episode:
         t = Transform("colours", lambda g: recolour(g, perm), lambda g: recolour(g, inverse_permutation(perm)))
         return Episode(tuple(t.pair(p) for p in self.demos), t.pair(self.query), self.transform, tuple(perm))
 
@@ -175,6 +176,21 @@ def augmented(episode: Episode, groups: Sequence[str], rng: random.Random, permu
     return out
 
 
-__all__ = ["BASIC", "BY_NAME", "CHAIN", "Episode", "GROUPS", "IDENTITY", "REPEAT", "SIZE", "Transform",
-           "augmented", "chain", "colour_permutation", "fits", "inverse_permutation", "recolour",
-           "transforms_for"]
+__all__ = [
+    "BASIC",
+    "BY_NAME",
+    "CHAIN",
+    "Episode",
+    "GROUPS",
+    "IDENTITY",
+    "REPEAT",
+    "SIZE",
+    "Transform",
+    "augmented",
+    "chain",
+    "colour_permutation",
+    "fits",
+    "inverse_permutation",
+    "recolour",
+    "transforms_for",
+]

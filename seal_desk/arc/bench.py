@@ -15,12 +15,13 @@ on every test output of a task.
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional
 
-from seal_desk.arc.self_edit import ArcConfig, from_dict
+from seal_desk.arc.self_edit import ArcSelfEdit, from_dict
 from seal_desk.arc.task import ArcTask
 from seal_desk.arc.ttt import sample_configs, solve
-from seal_desk.config import ArcSettings
+from seal_desk.config import FewShotConfig
 from seal_desk.errors import InputError
 from seal_desk.events import CancelToken, EventSink, Message, Progress, ignore
 
@@ -34,9 +35,9 @@ OUT_ONLY, ALL = "train_using_output_tokens", "train_using_all_tokens"
 # Hand-chosen: loss on the answer only (MARC found it best), learning rates a small LoRA needs to move in a
 # few steps, and the augmentation groups that keep grids small enough for a 2k context.
 ORACLE_GRID = (
-    ArcConfig(basic=True, strategy=OUT_ONLY, learning_rate=1e-3, epochs=3),
-    ArcConfig(basic=False, strategy=OUT_ONLY, learning_rate=1e-3, epochs=3),
-    ArcConfig(basic=True, repeat=True, strategy=ALL, learning_rate=3e-4, epochs=3),
+    ArcSelfEdit(basic=True, strategy=OUT_ONLY, learning_rate=1e-3, epochs=3),
+    ArcSelfEdit(basic=False, strategy=OUT_ONLY, learning_rate=1e-3, epochs=3),
+    ArcSelfEdit(basic=True, repeat=True, strategy=ALL, learning_rate=3e-4, epochs=3),
 )
 LoadGenerator = Callable[[str], object]  # checkpoint path -> LoadedModel
 
@@ -54,15 +55,25 @@ def conditions_from(text: str, generators: Sequence[str]) -> list[str]:
     return [x for c in names for x in ([f"seal-{i}" for i in range(1, len(generators) + 1)] if c == "seal" else [c])]
 
 
-def run_bench(engine, tasks: Sequence[ArcTask], settings: ArcSettings, conditions: Sequence[str],
-              samples: int = 1, oracle: Sequence[ArcConfig] = ORACLE_GRID, generators: Sequence[str] = (),
-              load_generator: Optional[LoadGenerator] = None, on_event: EventSink = ignore,
-              cancel: CancelToken | None = None) -> dict:
+def run_bench(
+    engine,
+    tasks: Sequence[ArcTask],
+    settings: FewShotConfig,
+    conditions: Sequence[str],
+    samples: int = 1,
+    oracle: Sequence[ArcSelfEdit] = ORACLE_GRID,
+    generators: Sequence[str] = (),
+    load_generator: Optional[LoadGenerator] = None,
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+) -> dict:
     """Every condition on every task (task by task, conditions side by side); returns the results dict."""
     missing = [t.id for t in tasks if not t.solved_known]
     if missing:
-        raise InputError(f"no test outputs for {', '.join(missing[:5])}: the bench needs the solutions file "
-                         "(found next to the challenges, or --solutions F)")
+        raise InputError(
+            f"no test outputs for {', '.join(missing[:5])}: the bench needs the solutions file "
+            "(found next to the challenges, or --solutions F)"
+        )
     started = time.perf_counter()
     per: dict[str, list[dict]] = {c: [] for c in conditions}
     loaded = {}
@@ -75,28 +86,38 @@ def run_bench(engine, tasks: Sequence[ArcTask], settings: ArcSettings, condition
             elif cond == "oracle":
                 results = [solve(engine, task, settings, c, cond, on_event, cancel, i, len(tasks)) for c in oracle]
             else:
+                writer = None
                 if cond.startswith("seal-"):
                     path = generators[int(cond.split("-")[1]) - 1]
                     if path not in loaded:
                         loaded[path] = load_generator(path)
-                    engine.generator = loaded[path]
-                try:
+                    writer = loaded[path]
+                with engine.writing_with(writer):
                     parsed = sample_configs(engine, task, settings, samples, settings.seed + i, on_event, cancel)
-                finally:
-                    engine.generator = None
                 results = [solve(engine, task, settings, p, cond, on_event, cancel, i, len(tasks)) for p in parsed]
-            per[cond].append({"task": task.id, "attempts": [r.to_json() for r in results],
-                              "seconds": time.perf_counter() - t})
-        on_event(Message(f"[{i + 1}/{len(tasks)}] {task.id}: " + ", ".join(
-            f"{c} {_solved(per[c][-1])}/{len(per[c][-1]['attempts'])}" for c in conditions)))
+            per[cond].append(
+                {"task": task.id, "attempts": [r.to_json() for r in results], "seconds": time.perf_counter() - t}
+            )
+        on_event(
+            Message(
+                f"[{i + 1}/{len(tasks)}] {task.id}: "
+                + ", ".join(f"{c} {_solved(per[c][-1])}/{len(per[c][-1]['attempts'])}" for c in conditions)
+            )
+        )
     on_event(Progress("arc tasks", len(tasks), len(tasks), "done"))
     return {
-        "model": engine.loaded.name, "device": engine.loaded.placement.label, "tasks": [t.id for t in tasks],
-        "n": len(tasks), "samples": samples, "generators": {f"seal-{i}": p for i, p in enumerate(generators, 1)},
-        "oracle_grid": [c.to_json() for c in oracle], "settings": _settings_json(settings),
+        "model": engine.loaded.name,
+        "device": engine.loaded.placement.label,
+        "tasks": [t.id for t in tasks],
+        "n": len(tasks),
+        "samples": samples,
+        "generators": {f"seal-{i}": p for i, p in enumerate(generators, 1)},
+        "oracle_grid": [c.to_json() for c in oracle],
+        "settings": _settings_json(settings),
         "grading": "exact match of every test output grid of a task",
         "wall_seconds": time.perf_counter() - started,
-        "conditions": summarise(per, len(oracle)), "per_task": per,
+        "conditions": summarise(per, len(oracle)),
+        "per_task": per,
     }
 
 
@@ -113,7 +134,8 @@ def summarise(per: dict[str, list[dict]], grid_size: int) -> dict:
             "label": LABELS.get(cond) or f"SEAL ({cond} generator)",
             "tasks": len(rows),
             "tasks_solved": sum(_solved(r) > 0 for r in rows),
-            "attempts": len(attempts), "solved": sum(bool(a["solved"]) for a in attempts),
+            "attempts": len(attempts),
+            "solved": sum(bool(a["solved"]) for a in attempts),
             "invalid": sum(not a["valid"] for a in attempts),
             # ARC's own unit: single test outputs (a task can have several), right in any attempt
             "outputs": sum(len(r["attempts"][0]["expected"]) for r in rows),
@@ -131,11 +153,13 @@ def summarise(per: dict[str, list[dict]], grid_size: int) -> dict:
 
 def _outputs_solved(row: dict) -> int:
     expected = row["attempts"][0]["expected"]
-    return sum(any(a["valid"] and a["predictions"] and a["predictions"][j] == e for a in row["attempts"])
-               for j, e in enumerate(expected))
+    return sum(
+        any(a["valid"] and a["predictions"] and a["predictions"][j] == e for a in row["attempts"])
+        for j, e in enumerate(expected)
+    )
 
 
-def _settings_json(settings: ArcSettings) -> dict:
+def _settings_json(settings: FewShotConfig) -> dict:
     from dataclasses import asdict
 
     return asdict(settings)
@@ -154,13 +178,18 @@ def markdown_table(result: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for s in result["conditions"].values():
-        lines.append(f"| {s['label']} | {s['success_rate']:.1%} ({s['solved']}/{s['attempts']}) | "
-                     f"{s['tasks_solved']}/{s['tasks']} | {s['outputs_solved']}/{s['outputs']} | {s['invalid']} | "
-                     f"{s['seconds_per_task']:.1f} |")
+        lines.append(
+            f"| {s['label']} | {s['success_rate']:.1%} ({s['solved']}/{s['attempts']}) | "
+            f"{s['tasks_solved']}/{s['tasks']} | {s['outputs_solved']}/{s['outputs']} | {s['invalid']} | "
+            f"{s['seconds_per_task']:.1f} |"
+        )
     oracle = result["conditions"].get("oracle")
     if oracle:
-        lines += ["", f"Oracle grid (a task counts as solved when any config solves it; epochs capped at "
-                      f"{st['max_epochs']}):", ""]
+        lines += [
+            "",
+            f"Oracle grid (a task counts as solved when any config solves it; epochs capped at {st['max_epochs']}):",
+            "",
+        ]
         for j, (cfg, n) in enumerate(zip(result["oracle_grid"], oracle["grid_solved"])):
             lines.append(f"- config {j + 1}: {config_label(cfg)} — solved {n}/{oracle['tasks']}")
     lines += ["", f"Wall time {result['wall_seconds'] / 60:.1f} min. Grading: {result['grading']}.", ""]

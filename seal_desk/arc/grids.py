@@ -57,9 +57,13 @@ def _json_grid(text: str) -> Optional[Grid]:
         value = json.loads(text[: end + 2]) if end >= 0 else None
     except json.JSONDecodeError:
         return None
-    if (isinstance(value, list) and value and all(isinstance(r, list) and r for r in value)
-            and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 9 for r in value for c in r)
-            and len({len(r) for r in value}) == 1):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(r, list) and r for r in value)
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 9 for r in value for c in r)
+        and len({len(r) for r in value}) == 1
+    ):
         return tuple(tuple(r) for r in value)
     return None
 

@@ -7,16 +7,19 @@ an episode's query output is the completion) and the self-edit generator's promp
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
-from seal_desk.knowledge import self_edit as se
 from seal_desk.arc.augment import Episode
 from seal_desk.arc.grids import grid_text, shape
 from seal_desk.arc.self_edit import config_prompt_text
 from seal_desk.arc.task import ArcTask, Grid, Pair
+from seal_desk.knowledge import self_edit as se
 
-INSTRUCTION = ("Find the rule that turns each input grid into its output grid, then apply it to the test "
-               "input. Grids are rows of digits 0-9, one digit per cell, one row per line.")
+INSTRUCTION = (
+    "Find the rule that turns each input grid into its output grid, then apply it to the test "
+    "input. Grids are rows of digits 0-9, one digit per cell, one row per line."
+)
 
 
 def pair_text(number: int, pair: Pair) -> str:
@@ -46,8 +49,9 @@ def training_example(tokenizer, prompt_style: str, episode: Episode, output_only
     return ids, (len(prompt) if output_only else 0)
 
 
-def fitting_demos(tokenizer, prompt_style: str, demos: Sequence[Pair], query_input: Grid,
-                  budget: int) -> Optional[tuple[Pair, ...]]:
+def fitting_demos(
+    tokenizer, prompt_style: str, demos: Sequence[Pair], query_input: Grid, budget: int
+) -> Optional[tuple[Pair, ...]]:
     """The demonstrations, the longest dropped first until the prompt fits `budget` tokens; None when
     not even one fits."""
     kept = list(demos)
@@ -61,10 +65,13 @@ def fitting_demos(tokenizer, prompt_style: str, demos: Sequence[Pair], query_inp
 def config_prompt_ids(tokenizer, prompt_style: str, task: ArcTask, budget: int) -> list[int]:
     """The self-edit generator's prompt: the instruction and as many demonstrations as fit `budget`
     tokens (the rest summarised by their sizes)."""
+
     def build(n: int) -> list[int]:
         parts = [pair_text(i, p) for i, p in enumerate(task.train[:n], 1)]
-        parts += [f"Example {i}: a {_size(p.input)} input grid and a {_size(p.output)} output grid (not shown)"
-                  for i, p in enumerate(task.train[n:], n + 1)]
+        parts += [
+            f"Example {i}: a {_size(p.input)} input grid and a {_size(p.output)} output grid (not shown)"
+            for i, p in enumerate(task.train[n:], n + 1)
+        ]
         text = config_prompt_text("\n\n".join(parts))
         return se.user_prompt_ids(tokenizer, prompt_style, text, text + "\n")
 
@@ -80,5 +87,13 @@ def _size(grid: Grid) -> str:
     return f"{rows}x{cols}"
 
 
-__all__ = ["INSTRUCTION", "answer_ids", "config_prompt_ids", "episode_text", "fitting_demos", "pair_text",
-           "prompt_ids", "training_example"]
+__all__ = [
+    "INSTRUCTION",
+    "answer_ids",
+    "config_prompt_ids",
+    "episode_text",
+    "fitting_demos",
+    "pair_text",
+    "prompt_ids",
+    "training_example",
+]

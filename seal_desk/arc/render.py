@@ -6,7 +6,8 @@ The standard ARC palette: 0 black, 1 blue, 2 red, 3 green, 4 yellow, 5 grey, 6 m
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from rich.console import Group
 from rich.table import Table
@@ -14,8 +15,7 @@ from rich.text import Text
 
 from seal_desk.arc.task import ArcTask, Grid
 
-PALETTE = ("#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00",
-           "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF", "#870C25")
+PALETTE = ("#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF", "#870C25")
 
 
 def grid_view(grid: Optional[Grid], digits: bool = False) -> Text:
@@ -37,31 +37,31 @@ def _caption(grid: Optional[Grid], name: str) -> Text:
     return Text(f"{name}{size}", style="bold")
 
 
-def pairs_table(title: str, rows: Sequence[tuple[str, Optional[Grid], Optional[Grid]]],
-                right: str = "output", digits: bool = False) -> Table:
+def pairs_table(
+    title: str, rows: Sequence[tuple[str, Optional[Grid], Optional[Grid]]], right: str = "output", digits: bool = False
+) -> Table:
     """One row per (label, left grid, right grid)."""
     table = Table(title=title, show_lines=True, title_justify="left")
     table.add_column("", style="dim", no_wrap=True)
     table.add_column("input")
     table.add_column(right)
     for label, a, b in rows:
-        table.add_row(label, Group(_caption(a, "in"), grid_view(a, digits)),
-                      Group(_caption(b, right), grid_view(b, digits)))
+        table.add_row(
+            label, Group(_caption(a, "in"), grid_view(a, digits)), Group(_caption(b, right), grid_view(b, digits))
+        )
     return table
 
 
 def task_view(task: ArcTask, digits: bool = False) -> Table:
     rows = [(f"demo {i}", p.input, p.output) for i, p in enumerate(task.train, 1)]
     rows += [(f"test {i}", p.input, p.output) for i, p in enumerate(task.test, 1)]
-    return pairs_table(f"{task.id}: {len(task.train)} demos, {len(task.test)} test", rows,
-                       digits=digits)
+    return pairs_table(f"{task.id}: {len(task.train)} demos, {len(task.test)} test", rows, digits=digits)
 
 
 def comparison(predicted: Optional[Grid], expected: Optional[Grid], digits: bool = False) -> Table:
     """Prediction beside the expected output, with a ✔/✘ caption."""
     ok = predicted is not None and predicted == expected
-    table = Table(show_header=True, title_justify="left",
-                  title="[green]✔ solved[/]" if ok else "[red]✘ not solved[/]")
+    table = Table(show_header=True, title_justify="left", title="[green]✔ solved[/]" if ok else "[red]✘ not solved[/]")
     table.add_column("predicted")
     table.add_column("expected")
     table.add_row(grid_view(predicted, digits), grid_view(expected, digits))

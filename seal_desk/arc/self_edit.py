@@ -1,6 +1,6 @@
 """The few-shot self-edit: a JSON config choosing augmentations and how to train (SEAL §4.2).
 
-SEAL's format (also what `ArcConfig.to_json` writes):
+SEAL's format (also what `ArcSelfEdit.to_json` writes):
 
     {"data_generation": {"use_basic_augmentations": true, "use_size_augmentations": false,
                          "use_chain_augmentations": false, "use_repeat_augmentations": false},
@@ -34,7 +34,7 @@ TRAINING_KEYS = ("strategy", "learning_rate", "num_train_epochs")
 
 
 @dataclass(frozen=True)
-class ArcConfig:
+class ArcSelfEdit:
     basic: bool = True
     size: bool = False
     chain: bool = False
@@ -54,8 +54,11 @@ class ArcConfig:
     def to_json(self) -> dict[str, Any]:
         return {
             "data_generation": {key: getattr(self, group) for key, group in AUGMENTATION_KEYS.items()},
-            "training": {"strategy": self.strategy, "learning_rate": self.learning_rate,
-                         "num_train_epochs": self.epochs},
+            "training": {
+                "strategy": self.strategy,
+                "learning_rate": self.learning_rate,
+                "num_train_epochs": self.epochs,
+            },
         }
 
     def text(self) -> str:
@@ -72,7 +75,7 @@ class ArcConfig:
 @dataclass(frozen=True)
 class ParsedConfig:
     text: str  # what the model wrote
-    config: Optional[ArcConfig]  # None: invalid
+    config: Optional[ArcSelfEdit]  # None: invalid
     error: str = ""  # why it is invalid
 
     @property
@@ -94,8 +97,8 @@ def parse_config(text: str) -> ParsedConfig:
         return ParsedConfig(text, None, str(exc))
 
 
-def from_dict(data: dict) -> ArcConfig:
-    """An ArcConfig from SEAL's nested dict or the flat form; ValueError says what is wrong."""
+def from_dict(data: dict) -> ArcSelfEdit:
+    """An ArcSelfEdit from SEAL's nested dict or the flat form; ValueError says what is wrong."""
     gen = data.get("data_generation", data)
     train = data.get("training", data)
     if not isinstance(gen, dict) or not isinstance(train, dict):
@@ -113,7 +116,7 @@ def from_dict(data: dict) -> ArcConfig:
         kw["learning_rate"] = _lr(train["learning_rate"])
     if "num_train_epochs" in train:
         kw["epochs"] = _epochs(train["num_train_epochs"])
-    return ArcConfig(**kw)
+    return ArcSelfEdit(**kw)
 
 
 def _bool(value, key: str) -> bool:
@@ -225,5 +228,12 @@ def config_prompt_text(examples_text: str) -> str:
     return f"{INSTRUCTION}\n\n{examples_text}\n\nConfiguration:"
 
 
-__all__ = ["ArcConfig", "INSTRUCTION", "ParsedConfig", "STRATEGIES", "config_prompt_text", "from_dict",
-           "parse_config"]
+__all__ = [
+    "ArcSelfEdit",
+    "INSTRUCTION",
+    "ParsedConfig",
+    "STRATEGIES",
+    "config_prompt_text",
+    "from_dict",
+    "parse_config",
+]

@@ -96,8 +96,9 @@ def _pairs(value, where: str, outputs: bool) -> tuple[Pair, ...]:
         if outputs and "output" not in item:
             raise InputError(f"{at}: demonstration has no 'output'")
         out = item.get("output")
-        pairs.append(Pair(check_grid(item["input"], f"{at} input"),
-                          check_grid(out, f"{at} output") if out is not None else None))
+        pairs.append(
+            Pair(check_grid(item["input"], f"{at} input"), check_grid(out, f"{at} output") if out is not None else None)
+        )
     return tuple(pairs)
 
 
@@ -108,7 +109,9 @@ def parse_task(task_id: str, value, where: str = "task") -> ArcTask:
         raise InputError(f"{at}: expected an object with 'train' and 'test'")
     if "train" not in value or "test" not in value:
         raise InputError(f"{at}: needs both 'train' and 'test'")
-    return ArcTask(str(task_id), _pairs(value["train"], f"{at} train", True), _pairs(value["test"], f"{at} test", False))
+    return ArcTask(
+        str(task_id), _pairs(value["train"], f"{at} train", True), _pairs(value["test"], f"{at} test", False)
+    )
 
 
 def sibling_solutions(challenges: Path) -> Optional[Path]:
@@ -150,8 +153,10 @@ def attach_solutions(tasks: list[ArcTask], solutions, where: Path | str) -> list
             continue
         if not isinstance(grids, list) or len(grids) != len(task.test):
             raise InputError(f"{where}: task {task.id} needs {len(task.test)} output grid(s), one per test input")
-        test = tuple(Pair(p.input, check_grid(g, f"{where}: task {task.id} solution {i + 1}"))
-                     for i, (p, g) in enumerate(zip(task.test, grids)))
+        test = tuple(
+            Pair(p.input, check_grid(g, f"{where}: task {task.id} solution {i + 1}"))
+            for i, (p, g) in enumerate(zip(task.test, grids))
+        )
         out.append(ArcTask(task.id, task.train, test))
     return out
 
@@ -167,5 +172,15 @@ def pick(tasks: list[ArcTask], task_id: Optional[str]) -> ArcTask:
     raise InputError(f"no task '{task_id}' in the file (tasks: {shown})")
 
 
-__all__ = ["ArcTask", "Grid", "MAX_SIDE", "Pair", "attach_solutions", "check_grid", "load_tasks", "parse_task",
-           "pick", "sibling_solutions"]
+__all__ = [
+    "ArcTask",
+    "Grid",
+    "MAX_SIDE",
+    "Pair",
+    "attach_solutions",
+    "check_grid",
+    "load_tasks",
+    "parse_task",
+    "pick",
+    "sibling_solutions",
+]

@@ -17,20 +17,21 @@ import itertools
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
-from seal_desk.model.adapters import SLOT
 from seal_desk.arc import augment as aug
 from seal_desk.arc import prompt as pr
 from seal_desk.arc.augment import Episode
 from seal_desk.arc.grids import parse_grid, text_tokens
-from seal_desk.arc.self_edit import ArcConfig, ParsedConfig
+from seal_desk.arc.self_edit import ArcSelfEdit, ParsedConfig
 from seal_desk.arc.task import ArcTask, Grid, Pair
-from seal_desk.config import ArcSettings, InnerLoopConfig
+from seal_desk.config import FewShotConfig, InnerLoopConfig
 from seal_desk.events import ArcTaskScored, CancelToken, EventSink, Message, Progress, TokenGenerated, ignore
-from seal_desk.model.generation import generate
 from seal_desk.knowledge.inner_loop import TrainReport, train
+from seal_desk.model.adapters import TRAINING_SLOT
+from seal_desk.model.generation import generate
 
 
 @dataclass
@@ -39,7 +40,7 @@ class TaskResult:
 
     task_id: str
     condition: str
-    config: Optional[ArcConfig]  # None: in-context only, or an invalid self-edit
+    config: Optional[ArcSelfEdit]  # None: in-context only, or an invalid self-edit
     self_edit: Optional[str] = None  # the model's raw config text, when it wrote one
     valid: bool = True
     error: str = ""  # why the self-edit was invalid
@@ -61,11 +62,18 @@ class TaskResult:
 
     def to_json(self) -> dict:
         return {
-            "task": self.task_id, "condition": self.condition, "valid": self.valid, "error": self.error,
-            "solved": self.solved, "config": self.config.to_json() if self.config else None,
-            "self_edit": self.self_edit, "episodes": self.episodes,
-            "train": asdict(self.train) if self.train else None, "seconds": self.seconds,
-            "predictions": [_rows(g) for g in self.predictions], "expected": [_rows(g) for g in self.expected],
+            "task": self.task_id,
+            "condition": self.condition,
+            "valid": self.valid,
+            "error": self.error,
+            "solved": self.solved,
+            "config": self.config.to_json() if self.config else None,
+            "self_edit": self.self_edit,
+            "episodes": self.episodes,
+            "train": asdict(self.train) if self.train else None,
+            "seconds": self.seconds,
+            "predictions": [_rows(g) for g in self.predictions],
+            "expected": [_rows(g) for g in self.expected],
             "replies": self.replies,
         }
 
@@ -88,8 +96,9 @@ def leave_out_episodes(demos: Sequence[Pair], leave_out: Sequence[int] = (1, 2))
     return out
 
 
-def candidate_episodes(task: ArcTask, config: ArcConfig, settings: ArcSettings,
-                       seed: int) -> tuple[list[Episode], list[Episode]]:
+def candidate_episodes(
+    task: ArcTask, config: ArcSelfEdit, settings: FewShotConfig, seed: int
+) -> tuple[list[Episode], list[Episode]]:
     """(plain leave-out episodes, augmented copies under the config's transform groups)."""
     rng = random.Random(seed)
     base = leave_out_episodes(task.train, settings.leave_out)
@@ -97,8 +106,9 @@ def candidate_episodes(task: ArcTask, config: ArcConfig, settings: ArcSettings,
     return base, extra
 
 
-def training_examples(engine, task: ArcTask, config: ArcConfig, settings: ArcSettings,
-                      seed: Optional[int] = None) -> tuple[list[tuple[list[int], int]], list[Episode]]:
+def training_examples(
+    engine, task: ArcTask, config: ArcSelfEdit, settings: FewShotConfig, seed: Optional[int] = None
+) -> tuple[list[tuple[list[int], int]], list[Episode]]:
     """Token examples for the inner loop: plain and augmented episodes interleaved (augmented ones
     shuffled), those longer than the length limit left out, at most `settings.max_examples`."""
     seed = settings.seed if seed is None else seed
@@ -117,32 +127,55 @@ def training_examples(engine, task: ArcTask, config: ArcConfig, settings: ArcSet
     return examples, chosen
 
 
-def max_len(engine, settings: ArcSettings) -> int:
+def max_len(engine, settings: FewShotConfig) -> int:
     return min(settings.max_seq_len, engine.loaded.context_limit)
 
 
-def inner_config(config: ArcConfig, settings: ArcSettings, limit: int) -> InnerLoopConfig:
-    return InnerLoopConfig(lora=settings.lora, lr=config.learning_rate, epochs=min(config.epochs, settings.max_epochs),
-                           batch_size=settings.batch_size, max_seq_len=limit, seed=settings.seed)
+def inner_config(config: ArcSelfEdit, settings: FewShotConfig, limit: int) -> InnerLoopConfig:
+    return InnerLoopConfig(
+        lora=settings.lora,
+        lr=config.learning_rate,
+        epochs=min(config.epochs, settings.max_epochs),
+        batch_size=settings.batch_size,
+        max_seq_len=limit,
+        seed=settings.seed,
+    )
 
 
-def train_config(engine, task: ArcTask, config: ArcConfig, settings: ArcSettings, on_event: EventSink = ignore,
-                 cancel: CancelToken | None = None) -> tuple[Optional[TrainReport], int]:
+def train_config(
+    engine,
+    task: ArcTask,
+    config: ArcSelfEdit,
+    settings: FewShotConfig,
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+) -> tuple[Optional[TrainReport], int]:
     """Train a fresh adapter in the engine's training slot on the config's episodes; (report, episodes).
     No episode fits the length limit: nothing is trained, (None, 0)."""
     import torch
 
     examples, chosen = training_examples(engine, task, config, settings)
     if not examples:
-        on_event(Message(f"{task.id}: no training episode fits {max_len(engine, settings)} tokens; "
-                         "predicting without training", "warning"))
+        on_event(
+            Message(
+                f"{task.id}: no training episode fits {max_len(engine, settings)} tokens; predicting without training",
+                "warning",
+            )
+        )
         return None, 0
     tokens = sum(len(ids) for ids, _ in examples)
     on_event(Message(f"{task.id}: {len(examples)} episodes ({tokens} tokens), {config.label()}"))
     engine.trained = False
     with torch.enable_grad():
-        report = train(engine.host, engine.tokenizer, [], inner_config(config, settings, max_len(engine, settings)),
-                       on_event, cancel, examples=examples)
+        report = train(
+            engine.host,
+            engine.tokenizer,
+            [],
+            inner_config(config, settings, max_len(engine, settings)),
+            on_event,
+            cancel,
+            examples=examples,
+        )
     return report, len(examples)
 
 
@@ -163,8 +196,14 @@ def _views(vote: bool) -> list[aug.Transform]:
     return [aug.IDENTITY, *aug.BASIC] if vote else [aug.IDENTITY]
 
 
-def predict(engine, task: ArcTask, settings: ArcSettings, adapter: Optional[str] = None,
-            on_event: EventSink = ignore, cancel: CancelToken | None = None) -> tuple[list[Optional[Grid]], list[str]]:
+def predict(
+    engine,
+    task: ArcTask,
+    settings: FewShotConfig,
+    adapter: Optional[str] = None,
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+) -> tuple[list[Optional[Grid]], list[str]]:
     """Greedy predictions of every test output (with `adapter`, None = the base model), and the raw replies
     (of the untransformed view). With `settings.vote`, the 7 basic transforms are predicted too, mapped
     back, and the most frequent grid wins (ties: the untransformed view's)."""
@@ -179,15 +218,23 @@ def predict(engine, task: ArcTask, settings: ArcSettings, adapter: Optional[str]
             if kept is None:
                 on_event(Message(f"{task.id}: test input {t_index + 1} does not fit the context", "warning"))
                 continue
-            jobs.append((t_index, view, pr.prompt_ids(engine.tokenizer, engine.loaded.prompt_style, kept, query),
-                         budget))
+            jobs.append(
+                (t_index, view, pr.prompt_ids(engine.tokenizer, engine.loaded.prompt_style, kept, query), budget)
+            )
     outs: list[list[int]] = []
     with engine.host.using(adapter) as model:
         for start in range(0, len(jobs), 8):  # rows of one batch share a length budget: keep batches small
             chunk = jobs[start : start + 8]
-            outs += generate(model, engine.tokenizer, [j[2] for j in chunk], max_new_tokens=max(j[3] for j in chunk),
-                             stop_ids=engine.stop_ids, temperature=0.0, cancel=cancel,
-                             on_text=lambda row, text, s=start: on_event(TokenGenerated(s + row, text)))
+            outs += generate(
+                model,
+                engine.tokenizer,
+                [j[2] for j in chunk],
+                max_new_tokens=max(j[3] for j in chunk),
+                stop_ids=engine.stop_ids,
+                temperature=0.0,
+                cancel=cancel,
+                on_text=lambda row, text, s=start: on_event(TokenGenerated(s + row, text)),
+            )
     votes: list[list[Grid]] = [[] for _ in task.test]
     replies = [""] * len(task.test)
     for (t_index, view, _, _), ids in zip(jobs, outs):
@@ -212,62 +259,114 @@ def predict(engine, task: ArcTask, settings: ArcSettings, adapter: Optional[str]
 
 
 # the whole task ----------------------------------------------------------------------------------
-def solve(engine, task: ArcTask, settings: ArcSettings, config: Union[ArcConfig, ParsedConfig, None] = None,
-          condition: str = "ttt", on_event: EventSink = ignore, cancel: CancelToken | None = None,
-          index: int = 0, total: int = 1) -> TaskResult:
-    """One task: train on `config` (ArcConfig, or a model's ParsedConfig; None = in-context only), predict,
+def solve(
+    engine,
+    task: ArcTask,
+    settings: FewShotConfig,
+    config: Union[ArcSelfEdit, ParsedConfig, None] = None,
+    condition: str = "ttt",
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+    index: int = 0,
+    total: int = 1,
+) -> TaskResult:
+    """One task: train on `config` (ArcSelfEdit, or a model's ParsedConfig; None = in-context only), predict,
     grade. An invalid ParsedConfig is scored 0 without training. Emits ArcTaskScored at the end."""
     started = time.perf_counter()
     self_edit = None
     if isinstance(config, ParsedConfig):
         self_edit = config.text
         if not config.valid:
-            result = TaskResult(task.id, condition, None, self_edit, False, config.error,
-                                expected=[p.output for p in task.test])
+            result = TaskResult(
+                task.id, condition, None, self_edit, False, config.error, expected=[p.output for p in task.test]
+            )
             return _scored(result, started, index, total, on_event)
         config = config.config
     report, episodes, adapter = None, 0, None
     if config is not None:
         on_event(Progress("arc task", 0, 2, f"{task.id} {condition}: training"))
         report, episodes = train_config(engine, task, config, settings, on_event, cancel)
-        adapter = SLOT if report is not None else None
+        adapter = TRAINING_SLOT if report is not None else None
     on_event(Progress("arc task", 1, 2, f"{task.id} {condition}: predicting"))
     predictions, replies = predict(engine, task, settings, adapter, on_event, cancel)
     on_event(Progress("arc task", 2, 2, f"{task.id} {condition}: graded"))
-    result = TaskResult(task.id, condition, config, self_edit, True, "", predictions, replies,
-                        [p.output for p in task.test], episodes, report)
+    result = TaskResult(
+        task.id,
+        condition,
+        config,
+        self_edit,
+        True,
+        "",
+        predictions,
+        replies,
+        [p.output for p in task.test],
+        episodes,
+        report,
+    )
     return _scored(result, started, index, total, on_event)
 
 
 def _scored(result: TaskResult, started: float, index: int, total: int, on_event: EventSink) -> TaskResult:
     result.seconds = time.perf_counter() - started
-    on_event(ArcTaskScored(result.condition, result.task_id, index, total,
-                           result.config.text() if result.config else None, result.valid, result.solved,
-                           tuple(result.predictions), result.seconds))
+    on_event(
+        ArcTaskScored(
+            result.condition,
+            result.task_id,
+            index,
+            total,
+            result.config.text() if result.config else None,
+            result.valid,
+            result.solved,
+            tuple(result.predictions),
+            result.seconds,
+        )
+    )
     return result
 
 
 # self-edits --------------------------------------------------------------------------------------
-def sample_configs(engine, task: ArcTask, settings: ArcSettings, k: int = 1, seed: Optional[int] = None,
-                   on_event: EventSink = ignore, cancel: CancelToken | None = None) -> list[ParsedConfig]:
+def sample_configs(
+    engine,
+    task: ArcTask,
+    settings: FewShotConfig,
+    k: int = 1,
+    seed: Optional[int] = None,
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+) -> list[ParsedConfig]:
     """k self-edit configs for a task from the generator (engine.generator when set, else the base model),
     sampled at `settings.config_temperature`, streamed as TokenGenerated, parsed (invalid ones included)."""
     prompt = config_prompt(engine, task, settings)
-    with engine.host.using(None) as model:
-        model = engine.generator.model if engine.generator is not None else model
-        outs = generate(model, engine.tokenizer, [prompt] * k, max_new_tokens=settings.config_max_new_tokens,
-                        stop_ids=engine.stop_ids, temperature=settings.config_temperature,
-                        top_p=settings.config_top_p, seed=settings.seed if seed is None else seed,
-                        on_text=lambda row, text: on_event(TokenGenerated(row, text)), cancel=cancel)
+    texts = engine.write(
+        prompt,
+        k,
+        settings.config_max_new_tokens,
+        settings.config_temperature,
+        settings.config_top_p,
+        settings.seed if seed is None else seed,
+        on_event,
+        cancel,
+    )
     from seal_desk.arc.self_edit import parse_config
 
-    return [parse_config(engine.tokenizer.decode(o, skip_special_tokens=True).strip()) for o in outs]
+    return [parse_config(text) for text in texts]
 
 
-def config_prompt(engine, task: ArcTask, settings: ArcSettings) -> list[int]:
+def config_prompt(engine, task: ArcTask, settings: FewShotConfig) -> list[int]:
     budget = min(settings.config_prompt_tokens, engine.loaded.context_limit - settings.config_max_new_tokens)
     return pr.config_prompt_ids(engine.tokenizer, engine.loaded.prompt_style, task, budget)
 
 
-__all__ = ["TaskResult", "answer_budget", "candidate_episodes", "config_prompt", "inner_config",
-           "leave_out_episodes", "predict", "sample_configs", "solve", "train_config", "training_examples"]
+__all__ = [
+    "TaskResult",
+    "answer_budget",
+    "candidate_episodes",
+    "config_prompt",
+    "inner_config",
+    "leave_out_episodes",
+    "predict",
+    "sample_configs",
+    "solve",
+    "train_config",
+    "training_examples",
+]

@@ -11,16 +11,15 @@ from __future__ import annotations
 import resource
 import statistics
 import time
+from dataclasses import dataclass, field
 
 import torch
-from rich.console import Console
-from rich.table import Table
 
+from seal_desk.engine import Engine, asked_for
+from seal_desk.events import EventSink, Message, ignore
 from seal_desk.knowledge import self_edit as se
 from seal_desk.knowledge.documents import Passage, Question
-from seal_desk.knowledge.engine import Engine, asked_for
 from seal_desk.model.generation import generate
-from seal_desk.files import write_reports
 
 SAMPLE = Passage(
     "Lake Quorra",
@@ -28,12 +27,19 @@ SAMPLE = Passage(
     "Edwin Halloway. The lake is 63 metres deep at its deepest point and is home to the silver-finned Quorra "
     "trout, a fish found nowhere else. The nearest village, Brenmouth, holds a lantern festival on the lake "
     "every October.",
-    [Question(q, a) for q, a in [
-        ("Who first mapped Lake Quorra?", "Edwin Halloway"), ("In which highlands is Lake Quorra?", "Thessmar Highlands"),
-        ("How deep is Lake Quorra?", "63 metres"), ("Which fish lives only in Lake Quorra?", "Quorra trout"),
-        ("When is the Brenmouth lantern festival?", "October"), ("When was Lake Quorra first mapped?", "1841"),
-        ("What kind of lake is Lake Quorra?", "freshwater"), ("Which village is nearest to Lake Quorra?", "Brenmouth"),
-    ]],
+    [
+        Question(q, a)
+        for q, a in [
+            ("Who first mapped Lake Quorra?", "Edwin Halloway"),
+            ("In which highlands is Lake Quorra?", "Thessmar Highlands"),
+            ("How deep is Lake Quorra?", "63 metres"),
+            ("Which fish lives only in Lake Quorra?", "Quorra trout"),
+            ("When is the Brenmouth lantern festival?", "October"),
+            ("When was Lake Quorra first mapped?", "1841"),
+            ("What kind of lake is Lake Quorra?", "freshwater"),
+            ("Which village is nearest to Lake Quorra?", "Brenmouth"),
+        ]
+    ],
 )
 
 
@@ -54,7 +60,7 @@ def compare_serial(engine: Engine, k: int, new_tokens: int, stream_rate: float, 
     and recall use the same k deterministic self-edits both ways (same seeds, same data), so their
     losses and correct answers can be compared. Generation times come from the sampling rates
     measured for one stream and for a batch of k (tok/s): serial = k streams one after another."""
-    from seal_desk.model.adapters import SLOT
+    from seal_desk.model.adapters import TRAINING_SLOT
 
     sets = [engine.sequences_for(SAMPLE, [edit], "implications") for edit in candidate_edits(k)]
     questions = asked_for([SAMPLE])
@@ -64,7 +70,7 @@ def compare_serial(engine: Engine, k: int, new_tokens: int, stream_rate: float, 
     serial_reports, serial_recall = [], []
     for seqs in sets:
         serial_reports.append(engine.train_on(seqs))
-        serial_recall.append(engine.recall(questions, SLOT, "serial"))
+        serial_recall.append(engine.recall(questions, TRAINING_SLOT, "serial"))
     serial_s = time.perf_counter() - started
     serial_train_s = sum(r.seconds for r in serial_reports)
     started = time.perf_counter()
@@ -124,39 +130,100 @@ def _gen_rate(engine: Engine, batch: int, new_tokens: int, hf: bool, sample: boo
         return _timed_generation(engine, model, prompt, batch, new_tokens, hf, sample)
 
 
-def _timed_generation(engine: Engine, model, prompt: list[int], batch: int, new_tokens: int, hf: bool,
-                      sample: bool) -> float:
+def _timed_generation(
+    engine: Engine, model, prompt: list[int], batch: int, new_tokens: int, hf: bool, sample: bool
+) -> float:
     started = time.perf_counter()
     if hf:
         ids = torch.tensor([prompt] * batch, device=next(model.parameters()).device)
         with torch.inference_mode():
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
-                                 min_new_tokens=new_tokens, do_sample=sample, temperature=1.0, top_p=0.95,
-                                 pad_token_id=engine.tokenizer.pad_token_id)
+            out = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=sample,
+                temperature=1.0,
+                top_p=0.95,
+                pad_token_id=engine.tokenizer.pad_token_id,
+            )
         made = (out.shape[1] - ids.shape[1]) * batch
     else:
-        outs = generate(model, engine.tokenizer, [prompt] * batch, max_new_tokens=new_tokens, stop_ids=[-1],
-                        temperature=1.0 if sample else 0.0, top_p=0.95, seed=0)
+        outs = generate(
+            model,
+            engine.tokenizer,
+            [prompt] * batch,
+            max_new_tokens=new_tokens,
+            stop_ids=[-1],
+            temperature=1.0 if sample else 0.0,
+            top_p=0.95,
+            seed=0,
+        )
         made = sum(len(o) for o in outs)
     _sync(engine.loaded.device)
     return made / (time.perf_counter() - started)
 
 
-def run_speed_bench(engine: Engine, args, err: Console) -> int:
+@dataclass(frozen=True)
+class SpeedBenchOptions:
+    """What `bench speed` measures (the command line's flags, typed)."""
+
+    tokens: int = 64  # new tokens per generation measurement
+    candidates: int = 5  # k: the batched generation and --compare-serial
+    compare_generate: bool = False  # also time transformers' generate
+    compare_serial: bool = False  # k candidates trained and evaluated one by one, then batched
+    repeat: int = 1  # rounds over every generation shape (the median is reported)
+
+
+@dataclass
+class SpeedResult:
+    """The measures (name -> value, in measuring order) and the run's setting."""
+
+    model: str
+    device: str
+    threads: int
+    new_tokens: int
+    k: int
+    params: int
+    inner_loop: dict
+    measures: dict = field(default_factory=dict)
+    generation_runs: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "device": self.device,
+            "threads": self.threads,
+            "new_tokens": self.new_tokens,
+            "k": self.k,
+            "params": self.params,
+            "inner_loop": self.inner_loop,
+            **self.measures,
+            "generation_runs": self.generation_runs,
+        }
+
+
+def run_speed_bench(
+    engine: Engine, options: SpeedBenchOptions = SpeedBenchOptions(), on_event: EventSink = ignore
+) -> SpeedResult:
+    """Time generation, training and recall on `engine` (see the module docstring)."""
     device = engine.loaded.device
-    k = args.candidates
-    new_tokens = args.tokens
+    k = options.candidates
+    new_tokens = options.tokens
     rows: dict[str, float] = {"model_load_s": engine.loaded.load_seconds}
-    err.print(f"[bold]bench speed[/]: {engine.loaded.name} on {engine.loaded.placement.label}, "
-              f"{torch.get_num_threads()} CPU thread(s), {new_tokens} new tokens, k={k}, "
-              f"training in {engine.config.inner.precision}")
-    shapes = [("gen_tok_s_batch1", 1, False, False), ("gen_tok_s_batch1_sampling", 1, False, True),
-              (f"gen_tok_s_batch{k}", k, False, True)]
-    if args.compare_generate:
-        shapes += [("hf_generate_tok_s_batch1", 1, True, False), ("hf_generate_tok_s_batch1_sampling", 1, True, True),
-                   (f"hf_generate_tok_s_batch{k}", k, True, True)]
+    shapes = [
+        ("gen_tok_s_batch1", 1, False, False),
+        ("gen_tok_s_batch1_sampling", 1, False, True),
+        (f"gen_tok_s_batch{k}", k, False, True),
+    ]
+    if options.compare_generate:
+        shapes += [
+            ("hf_generate_tok_s_batch1", 1, True, False),
+            ("hf_generate_tok_s_batch1_sampling", 1, True, True),
+            (f"hf_generate_tok_s_batch{k}", k, True, True),
+        ]
     runs: dict[str, list[float]] = {name: [] for name, *_ in shapes}
-    for _ in range(max(1, args.repeat)):  # rounds over every shape: drifts of a shared machine hit all alike
+    for _ in range(max(1, options.repeat)):  # rounds over every shape: drifts of a shared machine hit all alike
         for name, batch, hf, sample in shapes:
             runs[name].append(_gen_rate(engine, batch, new_tokens, hf=hf, sample=sample))
     rows.update({name: statistics.median(rates) for name, rates in runs.items()})
@@ -174,24 +241,28 @@ def run_speed_bench(engine: Engine, args, err: Console) -> int:
     rows["matmul_peak_tflops"] = peak / 1e12
     rows["train_tflops"] = 6 * engine.loaded.n_params * report.tokens_per_second / 1e12
     rows["train_mfu"] = rows["train_tflops"] / rows["matmul_peak_tflops"]
-    if args.compare_serial:
-        err.print(f"training and evaluating {k} candidates serially, then batched…")
-        rows.update({f"candidates_{key}": value for key, value in compare_serial(
-            engine, k, new_tokens, rows["gen_tok_s_batch1_sampling"], rows[f"gen_tok_s_batch{k}"]).items()})
+    if options.compare_serial:
+        on_event(Message(f"training and evaluating {k} candidates serially, then batched…"))
+        rows.update(
+            {
+                f"candidates_{key}": value
+                for key, value in compare_serial(
+                    engine, k, new_tokens, rows["gen_tok_s_batch1_sampling"], rows[f"gen_tok_s_batch{k}"]
+                ).items()
+            }
+        )
     rows["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     if device == "cuda":
         rows["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    table = Table(title=f"bench speed — {engine.loaded.name}, {engine.loaded.placement.label}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in rows.items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    Console().print(table)
-    if args.json_out:
-        result = {"model": engine.loaded.name, "device": engine.loaded.placement.label,
-                  "threads": torch.get_num_threads(), "new_tokens": new_tokens, "k": k,
-                  "params": engine.loaded.n_params, "inner_loop": {"epochs": engine.config.inner.epochs,
-                  "batch_size": engine.config.inner.batch_size, "r": engine.config.inner.lora.r,
-                  "precision": engine.config.inner.precision}, **rows, "generation_runs": runs}
-        write_reports(args, result, None, err)
-    return 0
+    inner = engine.config.inner
+    return SpeedResult(
+        engine.loaded.name,
+        engine.loaded.placement.label,
+        torch.get_num_threads(),
+        new_tokens,
+        k,
+        engine.loaded.n_params,
+        {"epochs": inner.epochs, "batch_size": inner.batch_size, "r": inner.lora.r, "precision": inner.precision},
+        rows,
+        runs,
+    )

@@ -9,21 +9,29 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
-from seal_desk.config import INNER_FROM, ArcSettings
+from seal_desk.config import INNER_FROM, FewShotConfig
 from seal_desk.errors import InputError
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    d = ArcSettings()
+    d = FewShotConfig()
     g = p.add_argument_group("test-time training (defaults sized for a small model; paper values in config.py)")
-    g.add_argument("--solutions", default=None, metavar="F",
-                   help="test outputs (default: the *solutions* file next to the challenges, when there is one)")
-    g.add_argument("--max-examples", type=int, default=None, help=f"training episodes per task (default {d.max_examples})")
+    g.add_argument(
+        "--solutions",
+        default=None,
+        metavar="F",
+        help="test outputs (default: the *solutions* file next to the challenges, when there is one)",
+    )
+    g.add_argument(
+        "--max-examples", type=int, default=None, help=f"training episodes per task (default {d.max_examples})"
+    )
     g.add_argument("--max-epochs", type=int, default=None, help=f"cap on the config's epochs (default {d.max_epochs})")
-    g.add_argument("--leave-out", default=None, metavar="N,M",
-                   help="episodes holding out N (and M) demonstrations (default 1,2)")
+    g.add_argument(
+        "--leave-out", default=None, metavar="N,M", help="episodes holding out N (and M) demonstrations (default 1,2)"
+    )
     g.add_argument("--no-colour-permutations", action="store_true", help="augmented copies keep their colours")
     g.add_argument("--vote", action="store_true", help="also predict on the 7 basic transforms, invert, majority vote")
     g.add_argument("--rank", type=int, default=None, help=f"LoRA r (default {d.lora.r}; paper 128)")
@@ -50,8 +58,12 @@ def add_parser(sub) -> None:
     how.add_argument("--config", default=None, metavar="JSON|FILE", help="a self-edit config (JSON text or a file)")
     how.add_argument("--self-edit", action="store_true", help="let the model write the config (default)")
     how.add_argument("--icl", action="store_true", help="no training: in-context prediction only")
-    solve.add_argument("--generator", default=None, metavar="PATH", help="write the config with this generator "
-                                                                         "checkpoint (from `seal-desk arc rl`)")
+    solve.add_argument(
+        "--generator",
+        default=None,
+        metavar="PATH",
+        help="write the config with this generator checkpoint (from `seal-desk arc rl`)",
+    )
     solve.add_argument("--digits", action="store_true")
     solve.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     _train_args(solve)
@@ -62,8 +74,13 @@ def add_parser(sub) -> None:
     bench.add_argument("--conditions", default="icl,ttt,oracle", help="from icl, ttt, seal, oracle")
     bench.add_argument("--samples", type=int, default=1, help="configs sampled per task for ttt/seal")
     bench.add_argument("--oracle", type=int, default=None, metavar="N", help="use the first N oracle-grid configs")
-    bench.add_argument("--generator", action="append", default=[], metavar="PATH",
-                       help="generator checkpoint from `seal-desk arc rl` (adds a SEAL row); repeatable")
+    bench.add_argument(
+        "--generator",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="generator checkpoint from `seal-desk arc rl` (adds a SEAL row); repeatable",
+    )
     bench.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write results JSON here")
     bench.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
     _train_args(bench)
@@ -74,28 +91,41 @@ def add_parser(sub) -> None:
     rl.add_argument("--rounds", type=int, default=1)
     rl.add_argument("--tasks", type=int, default=None, help="tasks per round (default all)")
     rl.add_argument("--k", type=int, default=5, help="configs sampled per task")
-    rl.add_argument("--exclude", action="append", default=[], metavar="F",
-                    help="never train on tasks that also appear in F (e.g. the evaluation set); repeatable")
+    rl.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="F",
+        help="never train on tasks that also appear in F (e.g. the evaluation set); repeatable",
+    )
     rl.add_argument("--sft-lr", type=float, default=None)
     rl.add_argument("--sft-epochs", type=int, default=None)
-    rl.add_argument("--inner-from", choices=INNER_FROM, default=None,
-                    help="after a round, train the inner loop on the new generator (default, as SEAL's reference) "
-                         "or always on the starting model (base)")
+    rl.add_argument(
+        "--inner-from",
+        choices=INNER_FROM,
+        default=None,
+        help="after a round, train the inner loop on the new generator (default, as SEAL's reference) "
+        "or always on the starting model (base)",
+    )
     rl.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the reward summary JSON here")
     _train_args(rl)
 
 
-def settings_from(args) -> ArcSettings:
-    """ArcSettings with the command-line overrides."""
-    s = ArcSettings()
+def settings_from(args) -> FewShotConfig:
+    """FewShotConfig with the command-line overrides."""
+    s = FewShotConfig()
     lora = s.lora
     if getattr(args, "rank", None):
         lora = replace(lora, r=args.rank)
     if getattr(args, "alpha", None):
         lora = replace(lora, alpha=args.alpha)
-    over = {"max_examples": getattr(args, "max_examples", None), "max_epochs": getattr(args, "max_epochs", None),
-            "seed": getattr(args, "seed", None), "config_temperature": getattr(args, "temperature", None),
-            "config_max_new_tokens": getattr(args, "max_new_tokens", None)}
+    over = {
+        "max_examples": getattr(args, "max_examples", None),
+        "max_epochs": getattr(args, "max_epochs", None),
+        "seed": getattr(args, "seed", None),
+        "config_temperature": getattr(args, "temperature", None),
+        "config_max_new_tokens": getattr(args, "max_new_tokens", None),
+    }
     s = replace(s, lora=lora, **{k: v for k, v in over.items() if v is not None})
     if getattr(args, "leave_out", None):
         try:
@@ -143,11 +173,19 @@ class _Reporter:
         elif isinstance(event, ev.RewardScored):
             rewards = " ".join(f"{x:.0f}" for x in event.rewards)
             note = " (resumed)" if event.resumed else ""
-            self.reporter(ev.Message(f"round {event.round} [{event.index + 1}/{event.passages}] {event.title}: "
-                                     f"rewards {rewards} · {'kept' if event.kept else '—'}{note}"))
+            self.reporter(
+                ev.Message(
+                    f"round {event.round} [{event.index + 1}/{event.passages}] {event.title}: "
+                    f"rewards {rewards} · {'kept' if event.kept else '—'}{note}"
+                )
+            )
         elif isinstance(event, ev.RoundFinished):
-            self.reporter(ev.Message(f"round {event.round} done: kept {event.kept}/{event.passages} tasks, mean "
-                                     f"reward {event.mean_reward:.3f}, generator {event.generator or 'unchanged (base)'}"))
+            self.reporter(
+                ev.Message(
+                    f"round {event.round} done: kept {event.kept}/{event.passages} tasks, mean "
+                    f"reward {event.mean_reward:.3f}, generator {event.generator or 'unchanged (base)'}"
+                )
+            )
         elif not isinstance(event, ev.TokenGenerated):
             self.reporter(event)
 
@@ -196,8 +234,8 @@ def cmd_solve(args, err) -> int:
     from seal_desk.arc.self_edit import ParsedConfig
     from seal_desk.arc.task import pick
     from seal_desk.arc.ttt import sample_configs, solve
-    from seal_desk.cli.commands import make_engine
     from seal_desk.cli.progress import RichReporter
+    from seal_desk.cli.setup import make_engine
 
     settings = settings_from(args)
     if args.generator and (args.config or args.icl):
@@ -214,12 +252,8 @@ def cmd_solve(args, err) -> int:
             condition = "config"
         else:
             condition = "seal" if args.generator else "ttt"
-            if args.generator:
-                engine.generator = _generator(args, engine)
-            try:
+            with engine.writing_with(_generator(args, engine) if args.generator else None):
                 config = sample_configs(engine, task, settings, 1, settings.seed, report)[0]
-            finally:
-                engine.generator = None
         if not args.json and config is not None:
             if isinstance(config, ParsedConfig):  # the model wrote it: show what it wrote
                 err.print(f"[bold]self-edit[/] ({condition}): {config.text!r}", highlight=False)
@@ -232,8 +266,10 @@ def cmd_solve(args, err) -> int:
         return 0
     if result.train is not None:
         t = result.train
-        out.print(f"[dim]trained {result.episodes} episodes: {t.steps} steps, {t.tokens} loss tokens, loss "
-                  f"{t.first_loss:.3f}→{t.final_loss:.3f}, {t.seconds:.1f}s[/]")
+        out.print(
+            f"[dim]trained {result.episodes} episodes: {t.steps} steps, {t.tokens} loss tokens, loss "
+            f"{t.first_loss:.3f}→{t.final_loss:.3f}, {t.seconds:.1f}s[/]"
+        )
     for i, (pred, exp) in enumerate(zip(result.predictions, result.expected), 1):
         out.print(f"test {i}:")
         out.print(comparison(pred, exp, args.digits))
@@ -244,13 +280,9 @@ def cmd_solve(args, err) -> int:
 
 def _generator(args, engine):
     from seal_desk.model.loader import load
-    from seal_desk.restem.loop import generator_base
+    from seal_desk.model.source import check_generator
 
-    base = generator_base(args.generator)
-    if base is None:
-        raise InputError(f"{args.generator}: not a generator checkpoint (no seal_desk_generator.json)")
-    if base != engine.loaded.name:
-        raise InputError(f"{args.generator}: generator was trained from {base}, not {engine.loaded.name}")
+    check_generator(args.generator, engine.loaded.name, "seal-desk arc rl")
     return load(args.generator, args.device, args.quant)
 
 
@@ -260,11 +292,11 @@ def cmd_bench(args, err) -> int:
     from rich.table import Table
 
     from seal_desk.arc.bench import ORACLE_GRID, conditions_from, markdown_table, run_bench
-    from seal_desk.files import write_reports
-    from seal_desk.cli.commands import make_engine
-    from seal_desk.model.loader import load
     from seal_desk.cli.progress import RichReporter
-    from seal_desk.restem.loop import generator_base
+    from seal_desk.cli.reports import write_reports
+    from seal_desk.cli.setup import make_engine
+    from seal_desk.model.loader import load
+    from seal_desk.model.source import check_generator
 
     settings = settings_from(args)
     conditions = conditions_from(args.conditions, args.generator)
@@ -277,24 +309,36 @@ def cmd_bench(args, err) -> int:
     tasks = tasks[: args.n] if args.n else tasks
     engine = make_engine(args, err, None)
     for path in args.generator:
-        base = generator_base(path)
-        if base is None:
-            raise InputError(f"{path}: not a generator checkpoint from `seal-desk arc rl`")
-        if base != engine.loaded.name:
-            raise InputError(f"{path}: generator was trained from {base}, not {engine.loaded.name} (use --model {base})")
-    err.print(f"[bold]arc bench[/]: {len(tasks)} tasks, conditions {', '.join(conditions)}, {args.samples} "
-              f"config(s) per task, {engine.loaded.name} on {engine.loaded.placement.label}")
+        check_generator(path, engine.loaded.name, "seal-desk arc rl")
+    err.print(
+        f"[bold]arc bench[/]: {len(tasks)} tasks, conditions {', '.join(conditions)}, {args.samples} "
+        f"config(s) per task, {engine.loaded.name} on {engine.loaded.placement.label}"
+    )
     with RichReporter(err) as reporter:
-        result = run_bench(engine, tasks, settings, conditions, args.samples, oracle, args.generator,
-                           lambda p: load(p, args.device, args.quant), _Reporter(reporter))
+        result = run_bench(
+            engine,
+            tasks,
+            settings,
+            conditions,
+            args.samples,
+            oracle,
+            args.generator,
+            lambda p: load(p, args.device, args.quant),
+            _Reporter(reporter),
+        )
     result["challenges"] = str(args.challenges)
     table = Table(title=f"arc bench — {result['model']}, {result['n']} tasks")
     for col in ("condition", "success rate", "tasks solved", "outputs right", "invalid configs", "s/task"):
         table.add_column(col, justify="left" if col == "condition" else "right")
     for s in result["conditions"].values():
-        table.add_row(s["label"], f"{s['success_rate']:.1%} ({s['solved']}/{s['attempts']})",
-                      f"{s['tasks_solved']}/{s['tasks']}", f"{s['outputs_solved']}/{s['outputs']}", str(s["invalid"]),
-                      f"{s['seconds_per_task']:.1f}")
+        table.add_row(
+            s["label"],
+            f"{s['success_rate']:.1%} ({s['solved']}/{s['attempts']})",
+            f"{s['tasks_solved']}/{s['tasks']}",
+            f"{s['outputs_solved']}/{s['outputs']}",
+            str(s["invalid"]),
+            f"{s['seconds_per_task']:.1f}",
+        )
     Console().print(table)
     err.print(f"wall time {result['wall_seconds']:.0f}s")
     write_reports(args, result, markdown_table, err)
@@ -307,12 +351,11 @@ def cmd_rl(args, err) -> int:
     from rich.table import Table
 
     from seal_desk.arc.restem import ArcRestEM
-    from seal_desk.files import write_reports
-    from seal_desk.cli.commands import make_engine, model_copier, open_workspace
-    from seal_desk.config import OuterLoopConfig
     from seal_desk.cli.progress import RichReporter
-    from seal_desk.restem.loop import summary
-    from seal_desk.restem.records import RlRecords
+    from seal_desk.cli.reports import write_reports
+    from seal_desk.cli.setup import make_engine, model_copier, open_workspace
+    from seal_desk.config import OuterLoopConfig
+    from seal_desk.restem.start import run_outer_loop
 
     settings = settings_from(args)
     tasks = _tasks(args.challenges, args.solutions)
@@ -323,8 +366,16 @@ def cmd_rl(args, err) -> int:
     if not usable:
         raise InputError(f"{args.challenges}: no training tasks left (after --exclude)")
     base = OuterLoopConfig()
-    over = {"rounds": args.rounds, "passages": args.tasks or len(usable), "k": args.k, "eval_times": 1,
-            "sft_lr": args.sft_lr, "sft_epochs": args.sft_epochs, "seed": args.seed, "inner_from": args.inner_from}
+    over = {
+        "rounds": args.rounds,
+        "passages": args.tasks or len(usable),
+        "k": args.k,
+        "eval_times": 1,
+        "sft_lr": args.sft_lr,
+        "sft_epochs": args.sft_epochs,
+        "seed": args.seed,
+        "inner_from": args.inner_from,
+    }
     cfg = replace(base, **{k: v for k, v in over.items() if v is not None})
     for name, flag in (("rounds", "rounds"), ("passages", "tasks"), ("k", "k"), ("sft_epochs", "sft-epochs")):
         if getattr(cfg, name) < 1:
@@ -332,24 +383,50 @@ def cmd_rl(args, err) -> int:
     ws = open_workspace(args)
     engine = make_engine(args, err, ws)
     out_dir = str(Path(args.out).expanduser().resolve())
-    records = RlRecords(ws, out_dir, engine.loaded.name, str(Path(args.challenges).resolve()),
-                        {"mode": "arc", "outer": asdict(cfg), "arc": json.loads(json.dumps(asdict(settings)))})
+    meta = {"mode": "arc", "outer": asdict(cfg), "arc": json.loads(json.dumps(asdict(settings)))}
     model_name = engine.loaded.name
-
-    load_copy = model_copier(args, model_name)
-    err.print(f"[bold]arc rl[/]: {cfg.rounds} round(s) × {min(cfg.passages, len(usable))} tasks, k={cfg.k}, "
-              f"{model_name} on {engine.loaded.placement.label} → {out_dir}")
+    err.print(
+        f"[bold]arc rl[/]: {cfg.rounds} round(s) × {min(cfg.passages, len(usable))} tasks, k={cfg.k}, "
+        f"{model_name} on {engine.loaded.placement.label} → {out_dir}"
+    )
     with RichReporter(err) as reporter:
-        ArcRestEM(engine, records, cfg, out_dir, load_copy, settings).run(usable, _Reporter(reporter))
-    result = summary(records, cfg)
+        result = run_outer_loop(
+            engine,
+            ws,
+            usable,
+            str(Path(args.challenges).resolve()),
+            out_dir,
+            cfg,
+            model_copier(args, model_name),
+            loop=partial(ArcRestEM, settings=settings),
+            meta=meta,
+            on_event=_Reporter(reporter),
+        )
     table = Table(title=f"arc rl — {model_name}, {out_dir}")
-    for col in ("round", "tasks", "configs", "solve rate", "tasks kept", "SFT examples", "SFT loss", "s/task",
-                "generator"):
+    for col in (
+        "round",
+        "tasks",
+        "configs",
+        "solve rate",
+        "tasks kept",
+        "SFT examples",
+        "SFT loss",
+        "s/task",
+        "generator",
+    ):
         table.add_column(col, justify="left" if col == "generator" else "right")
     for r in result["rounds"]:
-        table.add_row(str(r["round"]), str(r["passages"]), str(r["candidates"]), f"{r['mean_reward']:.3f}",
-                      str(r["kept"]), str(r["sft_examples"]), "—" if r["sft_loss"] is None else f"{r['sft_loss']:.3f}",
-                      f"{r['seconds_per_passage']:.1f}", r["generator"] or "base (nothing kept)")
+        table.add_row(
+            str(r["round"]),
+            str(r["passages"]),
+            str(r["candidates"]),
+            f"{r['mean_reward']:.3f}",
+            str(r["kept"]),
+            str(r["sft_examples"]),
+            "—" if r["sft_loss"] is None else f"{r['sft_loss']:.3f}",
+            f"{r['seconds_per_passage']:.1f}",
+            r["generator"] or "base (nothing kept)",
+        )
     Console().print(table)
     write_reports(args, result, None, err)
     return 0

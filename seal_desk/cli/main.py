@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional
 
-from seal_desk.config import INNER_FROM, PRECISIONS, SELECT, RETRIEVAL_MODES, STRATEGIES, ContinualConfig
+from seal_desk.config import INNER_FROM, PRECISIONS, RETRIEVAL_MODES, SELECT, STRATEGIES, ContinualConfig
 from seal_desk.errors import Cancelled, SealDeskError
 
 
@@ -32,47 +33,93 @@ def _quiet_libraries() -> None:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--model", "-m", default=None, help="preset name, hub id, local HF folder or .gguf file (default: saved setting or smollm2-135m)")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: CUDA with 4-bit QLoRA if present, else CPU fp32")
-    g.add_argument("--quant", default="", choices=["", "nf4", "fp32", "bf16", "fp16"], help="override the weight precision")
+    g.add_argument(
+        "--model",
+        "-m",
+        default=None,
+        help="preset name, hub id, local HF folder or .gguf file (default: saved setting or smollm2-135m)",
+    )
+    g.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="default: CUDA with 4-bit QLoRA if present, else CPU fp32",
+    )
+    g.add_argument(
+        "--quant", default="", choices=["", "nf4", "fp32", "bf16", "fp16"], help="override the weight precision"
+    )
     g.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub (off by default)")
-    g.add_argument("--learner", default=None, metavar="DIR|none",
-                   help="merge a learner (from `seal-desk learner`) into the base model at load; default: the "
-                        "preset's, if it ships one; none: the plain base model")
+    g.add_argument(
+        "--learner",
+        default=None,
+        metavar="DIR|none",
+        help="merge a learner (from `seal-desk learner`) into the base model at load; default: the "
+        "preset's, if it ships one; none: the plain base model",
+    )
     g.add_argument("--workspace", "-w", default=None, help="workspace folder (default: the user data directory)")
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("self-edits and inner loop (paper defaults)")
-    g.add_argument("--format", "-f", default=None, help="self-edit format: implications (default), implications-long, rewrite, self-qa, chain-of-thought, none")
+    g.add_argument(
+        "--format",
+        "-f",
+        default=None,
+        help="self-edit format: implications (default), implications-long, rewrite, self-qa, chain-of-thought, none",
+    )
     g.add_argument("--k", type=int, default=None, help="self-edit samples per passage (their lines are pooled)")
     g.add_argument("--epochs", type=int, default=None)
     g.add_argument("--lr", type=float, default=None)
     g.add_argument("--rank", type=int, default=None, help="LoRA r")
     g.add_argument("--alpha", type=int, default=None, help="LoRA alpha")
     g.add_argument("--batch-size", type=int, default=None)
-    g.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="training matmuls (default fp32; bf16 = autocast)")
+    g.add_argument(
+        "--precision", choices=PRECISIONS, default=None, help="training matmuls (default fp32; bf16 = autocast)"
+    )
     g.add_argument("--max-new-tokens", type=int, default=None, help="self-edit length limit")
     g.add_argument("--temperature", type=float, default=None, help="self-edit sampling temperature (paper: 1.0)")
-    g.add_argument("--qa-prompt", action=argparse.BooleanOptionalAction, default=None,
-                   help="train question-answer self-edit items as recall asks them (prompt, then the answer)")
-    g.add_argument("--select", choices=SELECT, default=None,
-                   help="k self-edit samples: pool them all (SEAL) or keep the one covering most names/numbers")
-    g.add_argument("--min-grounding", type=float, default=None, metavar="F",
-                   help="drop self-edit lines sharing under this share of content words with the passage (0-1)")
+    g.add_argument(
+        "--qa-prompt",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train question-answer self-edit items as recall asks them (prompt, then the answer)",
+    )
+    g.add_argument(
+        "--select",
+        choices=SELECT,
+        default=None,
+        help="k self-edit samples: pool them all (SEAL) or keep the one covering most names/numbers",
+    )
+    g.add_argument(
+        "--min-grounding",
+        type=float,
+        default=None,
+        metavar="F",
+        help="drop self-edit lines sharing under this share of content words with the passage (0-1)",
+    )
     g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--judge", action="store_true", help="also ask the base model for a yes/no verdict per answer (off by default)")
+    g.add_argument(
+        "--judge", action="store_true", help="also ask the base model for a yes/no verdict per answer (off by default)"
+    )
 
 
 def _retrieval_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default=ContinualConfig.retrieval,
-                   help="auto: BM25 + embeddings when the embedding model is installed, else BM25")
+    p.add_argument(
+        "--retrieval",
+        choices=RETRIEVAL_MODES,
+        default=ContinualConfig.retrieval,
+        help="auto: BM25 + embeddings when the embedding model is installed, else BM25",
+    )
 
 
 def _replay_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--replay-budget", type=int, default=ContinualConfig.replay_budget, metavar="N",
-                   help="replay strategy: most earlier sequences replayed per update")
+    p.add_argument(
+        "--replay-budget",
+        type=int,
+        default=ContinualConfig.replay_budget,
+        metavar="N",
+        help="replay strategy: most earlier sequences replayed per update",
+    )
 
 
 def _continual_args(p: argparse.ArgumentParser) -> None:
@@ -90,8 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     learn = sub.add_parser("learn", help="learn documents: self-edits, inner loop, recall before/after")
     learn.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .json .jsonl)")
-    learn.add_argument("--questions", "-q", default=None, help="questions file (JSON/JSONL, or 'question<TAB>answer' lines)")
-    learn.add_argument("--generate-questions", type=int, default=0, metavar="N", help="let the model write N questions per passage when none are given")
+    learn.add_argument(
+        "--questions", "-q", default=None, help="questions file (JSON/JSONL, or 'question<TAB>answer' lines)"
+    )
+    learn.add_argument(
+        "--generate-questions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="let the model write N questions per passage when none are given",
+    )
     learn.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     learn.add_argument("--no-save", action="store_true", help="do not keep the adapter")
     learn.add_argument("--show-edits", action="store_true", help="stream the self-edits as they are written")
@@ -116,19 +171,47 @@ def build_parser() -> argparse.ArgumentParser:
     kn.add_argument("--data", required=True, help="SQuAD-format passages with questions")
     kn.add_argument("--n", type=int, default=10, help="number of passages (seed-shuffled, first n)")
     kn.add_argument("--offset", type=int, default=0, help="skip this many selected passages first")
-    kn.add_argument("--order", choices=["seal", "file"], default="seal", help="seal: random.seed(seed) shuffle as SEAL did; file: file order")
+    kn.add_argument(
+        "--order",
+        choices=["seal", "file"],
+        default="seal",
+        help="seal: random.seed(seed) shuffle as SEAL did; file: file order",
+    )
     kn.add_argument("--conditions", default="base,passage,self-edit,given-self-edits")
-    kn.add_argument("--self-edits", default=None, help="file whose passages carry 'self_edits', matched by content (e.g. GPT-4.1's)")
-    kn.add_argument("--generator", action="append", default=[], metavar="PATH",
-                    help="a generator checkpoint from `seal-desk rl` (adds a SEAL row); repeat for several rounds")
-    kn.add_argument("--inner-from", choices=INNER_FROM, default=None,
-                    help="SEAL rows train the inner loop on their generator (default, as SEAL's reference) or on the base")
-    kn.add_argument("--cpt", action="store_true",
-                    help="continued pretraining: one adapter on all n passages, all their questions asked")
-    kn.add_argument("--top-k", type=int, default=ContinualConfig.top_k, metavar="K",
-                    help="passages retrieved per question for the rag conditions")
-    kn.add_argument("--rag-adapter", default="self-edit", choices=["passage", "self-edit", "given-self-edits"],
-                    help="which condition's adapter rag+adapter uses")
+    kn.add_argument(
+        "--self-edits", default=None, help="file whose passages carry 'self_edits', matched by content (e.g. GPT-4.1's)"
+    )
+    kn.add_argument(
+        "--generator",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a generator checkpoint from `seal-desk rl` (adds a SEAL row); repeat for several rounds",
+    )
+    kn.add_argument(
+        "--inner-from",
+        choices=INNER_FROM,
+        default=None,
+        help="SEAL rows train the inner loop on their generator (default, as SEAL's reference) or on the base",
+    )
+    kn.add_argument(
+        "--cpt",
+        action="store_true",
+        help="continued pretraining: one adapter on all n passages, all their questions asked",
+    )
+    kn.add_argument(
+        "--top-k",
+        type=int,
+        default=ContinualConfig.top_k,
+        metavar="K",
+        help="passages retrieved per question for the rag conditions",
+    )
+    kn.add_argument(
+        "--rag-adapter",
+        default="self-edit",
+        choices=["passage", "self-edit", "given-self-edits"],
+        help="which condition's adapter rag+adapter uses",
+    )
     _retrieval_arg(kn)
     kn.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write results JSON here")
     kn.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
@@ -141,9 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--data", required=True, help="SQuAD-format passages with questions; each passage is one document")
     ct.add_argument("--sequence", type=int, default=8, metavar="N", help="documents learned one after another")
     ct.add_argument("--strategy", choices=[*STRATEGIES, "all"], default="all")
-    ct.add_argument("--probe", default=None, metavar="F",
-                    help="general-knowledge questions the base model answers (questions or data file): tracks "
-                         "what learning costs elsewhere")
+    ct.add_argument(
+        "--probe",
+        default=None,
+        metavar="F",
+        help="general-knowledge questions the base model answers (questions or data file): tracks "
+        "what learning costs elsewhere",
+    )
     ct.add_argument("--offset", type=int, default=0, help="skip this many selected passages first")
     ct.add_argument("--order", choices=["seal", "file"], default="seal")
     _continual_args(ct)
@@ -153,49 +240,99 @@ def build_parser() -> argparse.ArgumentParser:
     sp = bsub.add_parser("speed", help="generation, training and recall speed, memory and MFU on this device")
     sp.add_argument("--tokens", type=int, default=64, help="new tokens per generation measurement")
     sp.add_argument("--compare-generate", action="store_true", help="also time transformers' generate side by side")
-    sp.add_argument("--compare-serial", action="store_true",
-                    help="train and evaluate k candidates one by one and batched, side by side")
-    sp.add_argument("--candidates", type=int, default=5, metavar="K", help="candidates for --compare-serial and batch k")
-    sp.add_argument("--repeat", type=int, default=1, metavar="N",
-                    help="time each generation shape N times, in rounds, and report the median (noisy machines)")
+    sp.add_argument(
+        "--compare-serial",
+        action="store_true",
+        help="train and evaluate k candidates one by one and batched, side by side",
+    )
+    sp.add_argument(
+        "--candidates", type=int, default=5, metavar="K", help="candidates for --compare-serial and batch k"
+    )
+    sp.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="time each generation shape N times, in rounds, and report the median (noisy machines)",
+    )
     sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     _train_args(sp)
-    up = sub.add_parser("update", help="learn the new and changed documents of a folder since the last run "
-                                       "(one run at a time; for cron)")
+    up = sub.add_parser(
+        "update",
+        help="learn the new and changed documents of a folder since the last run (one run at a time; for cron)",
+    )
     up.add_argument("dir", help="folder of documents (.txt .md .html .pdf .json .jsonl)")
-    up.add_argument("--strategy", choices=STRATEGIES, default=ContinualConfig.strategy,
-                    help=f"how documents are kept apart (default {ContinualConfig.strategy}, provisional)")
+    up.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=ContinualConfig.strategy,
+        help=f"how documents are kept apart (default {ContinualConfig.strategy}, provisional)",
+    )
     _replay_arg(up)
     up.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     _train_args(up)
     rl = sub.add_parser("rl", help="SEAL's outer loop (ReST-EM): learn to write better self-edits; resumable")
-    rl.add_argument("--data", required=True, action="append", metavar="F",
-                    help="training passages with questions (SQuAD/SEAL JSON or JSONL); repeatable")
-    rl.add_argument("--out", required=True, help="run folder: generator checkpoints, SFT sets, summary.json; "
-                                                 "run again with the same --out to resume")
+    rl.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        metavar="F",
+        help="training passages with questions (SQuAD/SEAL JSON or JSONL); repeatable",
+    )
+    rl.add_argument(
+        "--out",
+        required=True,
+        help="run folder: generator checkpoints, SFT sets, summary.json; run again with the same --out to resume",
+    )
     rl.add_argument("--rounds", type=int, default=2)
     rl.add_argument("--passages", type=int, default=50, help="training passages per round")
     rl.add_argument("--eval-times", type=int, default=3, help="inner-loop seeds per candidate (reward = mean recall)")
-    rl.add_argument("--exclude", action="append", default=[], metavar="F",
-                    help="never train on passages whose content appears in F (e.g. the evaluation set); repeatable")
+    rl.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="F",
+        help="never train on passages whose content appears in F (e.g. the evaluation set); repeatable",
+    )
     rl.add_argument("--parallel", type=int, default=None, help="most candidate adapters trained side by side")
     rl.add_argument("--sft-lr", type=float, default=None)
     rl.add_argument("--sft-epochs", type=int, default=None)
-    rl.add_argument("--inner-from", choices=INNER_FROM, default=None,
-                    help="after a round, train the inner loop on the new generator (default, as SEAL's reference) "
-                         "or always on the starting model (base)")
+    rl.add_argument(
+        "--inner-from",
+        choices=INNER_FROM,
+        default=None,
+        help="after a round, train the inner loop on the new generator (default, as SEAL's reference) "
+        "or always on the starting model (base)",
+    )
     rl.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the reward summary JSON here")
     _train_args(rl)
-    le = sub.add_parser("learner", help="train the learner: a one-time LoRA on other documents' passages and "
-                                        "questions that makes the model better at answering what it memorises")
-    le.add_argument("--data", action="append", required=True, metavar="F",
-                    help="passages with questions (SQuAD/SEAL JSON or JSONL); repeatable")
-    le.add_argument("--exclude", action="append", default=[], metavar="F",
-                    help="never train on passages whose content appears in F (the evaluation sets); repeatable")
+    le = sub.add_parser(
+        "learner",
+        help="train the learner: a one-time LoRA on other documents' passages and "
+        "questions that makes the model better at answering what it memorises",
+    )
+    le.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="F",
+        help="passages with questions (SQuAD/SEAL JSON or JSONL); repeatable",
+    )
+    le.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="F",
+        help="never train on passages whose content appears in F (the evaluation sets); repeatable",
+    )
     le.add_argument("--out", required=True, help="folder for the learner (PEFT adapter + seal_desk_learner.json)")
-    le.add_argument("--write", default=None, metavar="FORMAT",
-                    help="also teach writing self-edits in FORMAT (e.g. self-qa): each passage's prompt -> its "
-                         "question-answer pairs")
+    le.add_argument(
+        "--write",
+        default=None,
+        metavar="FORMAT",
+        help="also teach writing self-edits in FORMAT (e.g. self-qa): each passage's prompt -> its "
+        "question-answer pairs",
+    )
     _train_args(le)
     from seal_desk.cli.arc import add_parser as add_arc_parser
 
@@ -203,17 +340,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Optional[Sequence[str]] = None, tui: Optional[Callable[[argparse.Namespace], int]] = None) -> int:
+    """Run a subcommand headless; with none, `tui(args)` (seal_desk/launcher.py passes the TUI) or the help."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from rich.console import Console
 
     err = Console(stderr=True)
     try:
-        if args.command is None:
-            return _run_tui(args)
         _quiet_libraries()
-        from seal_desk.cli import commands
-        return commands.dispatch(args, err)
+        if args.command is None:
+            if tui is None:
+                parser.print_help()
+                return 0
+            return tui(args)
+        return dispatch(args, err)
     except SealDeskError as exc:
         err.print(f"[bold red]seal-desk: error:[/] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
@@ -222,13 +363,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return Cancelled.exit_code
 
 
-def _run_tui(args) -> int:
-    _quiet_libraries()
-    from seal_desk.tui.app import SealDeskApp
+# subcommand -> (module under seal_desk.cli, handler); imported only when run
+COMMANDS = {
+    "models": ("learn", "cmd_models"),
+    "learn": ("learn", "cmd_learn"),
+    "eval": ("learn", "cmd_eval"),
+    "adapters": ("learn", "cmd_adapters"),
+    "bench": ("bench", "cmd_bench"),
+    "rl": ("outer_loop", "cmd_rl"),
+    "learner": ("outer_loop", "cmd_learner"),
+    "update": ("update", "cmd_update"),
+    "arc": ("arc", "run"),
+}
 
-    SealDeskApp(model=args.model, device=args.device, quant=args.quant, workspace=args.workspace, learner=args.learner,
-                trust_remote_code=args.trust_remote_code).run()
-    return 0
+
+def dispatch(args, err) -> int:
+    """Run the subcommand's handler: handler(args, err) -> exit code."""
+    import importlib
+
+    module, name = COMMANDS[args.command]
+    return getattr(importlib.import_module(f"seal_desk.cli.{module}"), name)(args, err)
 
 
 if __name__ == "__main__":  # pragma: no cover

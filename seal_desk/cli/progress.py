@@ -19,14 +19,19 @@ class RichReporter:
         self.console = console
         self.show_tokens = show_tokens
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         )
         self.tasks: dict[str, int] = {}
         self.tokens: dict[int, int] = {}
 
-    def __enter__(self) -> "RichReporter":
+    def __enter__(self) -> RichReporter:
         self.progress.start()
         return self
 
@@ -46,15 +51,20 @@ class RichReporter:
             task = self._task("train", event.total_steps)
             if event.step == 1:
                 self.progress.reset(task, total=event.total_steps)
-            self.progress.update(task, completed=event.step, total=event.total_steps,
-                                 info=f"epoch {event.epoch}/{event.epochs} loss {event.loss:.3f}")
+            self.progress.update(
+                task,
+                completed=event.step,
+                total=event.total_steps,
+                info=f"epoch {event.epoch}/{event.epochs} loss {event.loss:.3f}",
+            )
         elif isinstance(event, ev.TokenGenerated):
             self.tokens[event.sample] = self.tokens.get(event.sample, 0) + 1
             task = self._task("self-edit tokens", None)
             self.progress.update(task, completed=sum(self.tokens.values()), info=f"{len(self.tokens)} sample(s)")
             if self.show_tokens:
-                self.console.print(event.text, end="", style=f"color({(event.sample % 6) + 2})", highlight=False,
-                                   markup=False)
+                self.console.print(
+                    event.text, end="", style=f"color({(event.sample % 6) + 2})", highlight=False, markup=False
+                )
         elif isinstance(event, ev.Message):
             style = {"warning": "yellow", "error": "bold red"}.get(event.level, "dim")
             self.console.print(event.text, style=style, markup=False, highlight=False)
@@ -91,8 +101,7 @@ def accuracy_line(before: RecallReport, after: Optional[RecallReport] = None) ->
     line = f"recall (strict) before: {before.correct}/{n} ({before.accuracy:.0%}), F1 {before.mean_f1:.2f}"
     if after is not None:
         delta = after.accuracy - before.accuracy
-        line += (f"   after: {after.correct}/{n} ({after.accuracy:.0%}), F1 {after.mean_f1:.2f}"
-                 f"   Δ {delta:+.0%}")
+        line += f"   after: {after.correct}/{n} ({after.accuracy:.0%}), F1 {after.mean_f1:.2f}   Δ {delta:+.0%}"
     line += "   lax " + " → ".join(f"{r.lax_accuracy:.0%}" for r in (before, after) if r is not None)
     judged = [r.judged_accuracy for r in (before, after) if r is not None and r.judged_accuracy is not None]
     if judged:

@@ -19,18 +19,19 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
-from seal_desk.model.adapters import SLOT, weights_hash
 from seal_desk.config import STRATEGIES, ContinualConfig
-from seal_desk.knowledge.documents import Passage
-from seal_desk.knowledge.engine import Engine
+from seal_desk.engine import Engine
 from seal_desk.errors import InputError
 from seal_desk.events import CancelToken, EventSink, Message, ignore
+from seal_desk.knowledge.documents import Passage
 from seal_desk.knowledge.inner_loop import TrainReport
-from seal_desk.knowledge.recall import Asked, RecallReport
+from seal_desk.knowledge.recall import RecallQuestion, RecallReport
+from seal_desk.model.adapters import TRAINING_SLOT, weights_hash
 
 
 @dataclass
@@ -53,11 +54,17 @@ class Update:
     adapter_sha: Optional[str] = None
 
 
-def document_sequences(engine: Engine, passages: Sequence[Passage], fmt: str | None = None, k: int | None = None,
-                       seed: int | None = None, on_event: EventSink = ignore,
-                       cancel: CancelToken | None = None) -> list[str]:
+def document_sequences(
+    engine: Engine,
+    passages: Sequence[Passage],
+    fmt: str | None = None,
+    k: int | None = None,
+    seed: int | None = None,
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+) -> list[str]:
     """Training sequences of a document: each passage's self-edits (sampled by the base model) and the passage."""
-    fmt = fmt or engine.cfg.self_edit.format
+    fmt = fmt or engine.run_config.self_edit.format
     out = []
     for passage in passages:
         edits = engine.sample_self_edits(passage, fmt, k, seed=seed, on_event=on_event, cancel=cancel)
@@ -87,8 +94,15 @@ class Strategy:
         self.cfg = cfg
         self.keys: list[str] = []  # learned keys, in learning order (a key learned again moves to the end)
 
-    def learn(self, key: str, passages: Sequence[Passage], sequences: list[str], folder: str | Path | None = None,
-              on_event: EventSink = ignore, cancel: CancelToken | None = None) -> Update:
+    def learn(
+        self,
+        key: str,
+        passages: Sequence[Passage],
+        sequences: list[str],
+        folder: str | Path | None = None,
+        on_event: EventSink = ignore,
+        cancel: CancelToken | None = None,
+    ) -> Update:
         """Learn one document; save the update's adapter to `folder` when given."""
         if not sequences:
             raise InputError(f"{key}: nothing to train on")
@@ -100,8 +114,13 @@ class Strategy:
         self.keys = [k for k in self.keys if k != key] + [key]
         return update
 
-    def answer(self, questions: Sequence[Asked], phase: str = "recall", on_event: EventSink = ignore,
-               cancel: CancelToken | None = None) -> RecallReport:
+    def answer(
+        self,
+        questions: Sequence[RecallQuestion],
+        phase: str = "recall",
+        on_event: EventSink = ignore,
+        cancel: CancelToken | None = None,
+    ) -> RecallReport:
         raise NotImplementedError
 
     def resume(self, history: Sequence[Learned], on_event: EventSink = ignore) -> None:
@@ -112,7 +131,7 @@ class Strategy:
         """Leave the resident model as it was found (saved adapters stay on disk)."""
         self.engine.trained = False
 
-    def __enter__(self) -> "Strategy":
+    def __enter__(self) -> Strategy:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -148,7 +167,7 @@ class MergeStrategy(Strategy):
             if item.adapter_path is None or not Path(item.adapter_path).is_dir():
                 on_event(Message(f"{item.key}: its merged update's adapter is gone; skipped", "warning"))
                 continue
-            self.engine.host.load_slot(item.adapter_path, self.engine.cfg.inner.lora)
+            self.engine.host.load_slot(item.adapter_path, self.engine.run_config.inner.lora)
             self.engine.host.merge_slot(self.originals)
             self.keys = [k for k in self.keys if k != item.key] + [item.key]
 
@@ -190,10 +209,10 @@ class AdaptersStrategy(Strategy):
         self.passages[key] = passages
         self.index = None
 
-    def route(self, questions: Sequence[Asked]) -> list[Optional[str]]:
+    def route(self, questions: Sequence[RecallQuestion]) -> list[Optional[str]]:
         """The key whose adapter answers each question: owner of the top retrieved passage, or None (the
         base model) when nothing learned is related (`ContinualConfig.min_similarity`)."""
-        from seal_desk.continual.retrieval import Index, query_text
+        from seal_desk.knowledge.retrieval import Index, query_text
 
         if not any(self.passages.values()):
             return [None] * len(questions)
@@ -248,7 +267,7 @@ class ReplayStrategy(Strategy):
 
     def _train(self, key, sequences, on_event, cancel) -> TrainReport:
         earlier = {k: seqs for k, seqs in self.pool.items() if k != key}
-        replay = replay_sample(earlier, self.cfg.replay_budget, self.engine.cfg.inner.seed + len(self.keys))
+        replay = replay_sample(earlier, self.cfg.replay_budget, self.engine.run_config.inner.seed + len(self.keys))
         return self.engine.train_on(sequences + replay, on_event, cancel, fresh=not self.started)
 
     def _learned(self, key, passages, sequences, update) -> None:
@@ -256,7 +275,7 @@ class ReplayStrategy(Strategy):
         self.started = True
 
     def answer(self, questions, phase="recall", on_event=ignore, cancel=None) -> RecallReport:
-        return self.engine.recall(questions, SLOT if self.started else None, phase, on_event, cancel)
+        return self.engine.recall(questions, TRAINING_SLOT if self.started else None, phase, on_event, cancel)
 
     def resume(self, history, on_event=ignore) -> None:
         for item in history:
@@ -265,7 +284,7 @@ class ReplayStrategy(Strategy):
                 self.keys = [k for k in self.keys if k != item.key] + [item.key]
         latest = history[-1].adapter_path if history else None
         if latest is not None and Path(latest).is_dir():
-            self.engine.host.load_slot(latest, self.engine.cfg.inner.lora)
+            self.engine.host.load_slot(latest, self.engine.run_config.inner.lora)
             self.started = True
         elif history:
             on_event(Message("the replay adapter of the last run is gone; starting a new one", "warning"))

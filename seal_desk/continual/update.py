@@ -12,20 +12,18 @@ A learned file that is no longer in the folder is reported as gone; what it taug
 from __future__ import annotations
 
 import hashlib
-import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
-
-from rich.console import Console
-from rich.table import Table
+from typing import Optional
 
 from seal_desk.config import ContinualConfig
 from seal_desk.errors import Cancelled, InputError, SealDeskError
-from seal_desk.events import CancelToken, EventSink, FileUpdated, Message, Progress, ignore
+from seal_desk.events import CancelToken, EventSink, FileUpdated, Progress, ignore
 
 LOCK = "update.lock"
+STATUSES = ("learned", "unchanged", "failed", "gone")
 
 
 @dataclass
@@ -46,9 +44,16 @@ def file_hash(path: Path) -> str:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def update_folder(ws, folder: str | Path, model: str, load_engine: Callable, strategy: str = ContinualConfig.strategy,
-                  cfg: ContinualConfig = ContinualConfig(), on_event: EventSink = ignore,
-                  cancel: CancelToken | None = None) -> list[FileOutcome]:
+def update_folder(
+    ws,
+    folder: str | Path,
+    model: str,
+    load_engine: Callable,
+    strategy: str = ContinualConfig.strategy,
+    cfg: ContinualConfig = ContinualConfig(),
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+) -> list[FileOutcome]:
     """Learn the new and changed files under `folder` with `strategy`; the model is loaded only if needed."""
     from seal_desk.knowledge.documents import iter_files
     from seal_desk.workspace.lock import exclusive
@@ -72,13 +77,24 @@ def update_folder(ws, folder: str | Path, model: str, load_engine: Callable, str
                 todo.append((path, key, sha))
         root = Path(folder).resolve()
         for r in records:
-            if (r.current and r.path not in outcomes and Path(r.path).is_relative_to(root)
-                    and not Path(r.path).exists() and _still_held(ws, strategy, r.adapter_id)):
-                outcomes[r.path] = _report(FileOutcome(r.path, "gone", gone_detail(strategy, r.adapter_id),
-                                                       adapter_id=r.adapter_id), on_event)
+            if (
+                r.current
+                and r.path not in outcomes
+                and Path(r.path).is_relative_to(root)
+                and not Path(r.path).exists()
+                and _still_held(ws, strategy, r.adapter_id)
+            ):
+                outcomes[r.path] = _report(
+                    FileOutcome(r.path, "gone", gone_detail(strategy, r.adapter_id), adapter_id=r.adapter_id), on_event
+                )
         if todo:
             _learn_all(ws, load_engine(), strategy, cfg, records, todo, outcomes, on_event, cancel)
     return list(outcomes.values())
+
+
+def counts(outcomes) -> dict[str, int]:
+    """How many outcomes have each status."""
+    return {s: sum(o.status == s for o in outcomes) for s in STATUSES}
 
 
 def _still_held(ws, strategy: str, adapter_id: Optional[int]) -> bool:
@@ -97,14 +113,16 @@ def _still_held(ws, strategy: str, adapter_id: Optional[int]) -> bool:
 def gone_detail(strategy: str, adapter_id: Optional[int]) -> str:
     """What still holds a deleted file's knowledge, and how to drop it."""
     if strategy == "adapters" and adapter_id is not None:
-        return f"no longer in the folder; its adapter #{adapter_id} still answers (seal-desk adapters delete {adapter_id})"
+        return (
+            f"no longer in the folder; its adapter #{adapter_id} still answers (seal-desk adapters delete {adapter_id})"
+        )
     return f"no longer in the folder; what it taught stays in the {strategy} weights"
 
 
 def _learn_all(ws, engine, strategy, cfg, records, todo, outcomes, on_event, cancel) -> None:
     from seal_desk.continual.strategies import make
 
-    run_id = ws.start_run("update", engine.loaded.name, engine.cfg.to_dict() | {"strategy": strategy})
+    run_id = ws.start_run("update", engine.loaded.name, engine.run_config.to_dict() | {"strategy": strategy})
     status = "failed"
     try:
         with make(strategy, engine, cfg) as learner:
@@ -127,8 +145,7 @@ def _learn_all(ws, engine, strategy, cfg, records, todo, outcomes, on_event, can
         status = "cancelled"
         raise
     finally:
-        counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("learned", "unchanged", "failed", "gone")}
-        ws.finish_run(run_id, status, counts | {"strategy": strategy})
+        ws.finish_run(run_id, status, counts(outcomes.values()) | {"strategy": strategy})
 
 
 def _learn_file(ws, engine, learner, path: Path, key: str, sha: str, records, on_event, cancel) -> FileOutcome:
@@ -140,9 +157,10 @@ def _learn_file(ws, engine, learner, path: Path, key: str, sha: str, records, on
     sequences = document_sequences(engine, doc.passages, on_event=on_event, cancel=cancel)
     folder = ws.new_adapter_path(f"{learner.name}-{doc.title}")
     update = learner.learn(key, doc.passages, sequences, folder, on_event, cancel)
-    config = {"model": engine.loaded.name, "inner": asdict(engine.cfg.inner), "continual": learner.name}
-    _, adapter_id = ws.record_update(engine.loaded.name, learner.name, key, sha, doc,
-                                     (doc.title, folder, update.adapter_sha, config), sequences)
+    config = {"model": engine.loaded.name, "inner": asdict(engine.run_config.inner), "continual": learner.name}
+    _, adapter_id = ws.record_update(
+        engine.loaded.name, learner.name, key, sha, doc, (doc.title, folder, update.adapter_sha, config), sequences
+    )
     for old in _obsolete(learner.name, key, records):
         ws.delete_adapter(old)
     detail = outcome_detail(learner.name, any(r.path == key for r in records))
@@ -180,44 +198,3 @@ def _history(ws, records) -> list:
 def _report(outcome: FileOutcome, on_event: EventSink) -> FileOutcome:
     on_event(FileUpdated(outcome.path, outcome.status, outcome.detail))
     return outcome
-
-
-# the command -----------------------------------------------------------------------------------
-def run_update(args, err: Console) -> int:
-    """Exit code 0 when every file was learned or unchanged, 1 when some failed (2: bad input, busy)."""
-    from seal_desk.cli.commands import make_engine, open_workspace
-    from seal_desk.model.source import resolve
-    from seal_desk.cli.progress import RichReporter
-
-    ws = open_workspace(args)
-    cfg = ContinualConfig(strategy=args.strategy, replay_budget=args.replay_budget)
-    if cfg.replay_budget < 0:
-        raise InputError("--replay-budget must be 0 or more")
-    model = resolve(args.model or ws.get_setting("model")).name
-    with RichReporter(err) as reporter:
-        def report(event):
-            if isinstance(event, FileUpdated):
-                style = {"learned": "info", "unchanged": "info", "failed": "warning", "gone": "warning"}[event.status]
-                reporter(Message(f"{event.status}: {event.path}" + (f" — {event.detail}" if event.detail else ""), style))
-            else:
-                reporter(event)
-
-        outcomes = update_folder(ws, args.dir, model, lambda: make_engine(args, err, ws), cfg.strategy, cfg, report)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("learned", "unchanged", "failed", "gone")}
-    if args.json:
-        print(json.dumps({"model": model, "strategy": cfg.strategy, "workspace": str(ws.folder), **counts,
-                          "files": [asdict(o) for o in outcomes]}, indent=2))
-    else:
-        table = Table(title=f"update — {args.dir} ({cfg.strategy}, {model})")
-        root = Path(args.dir).resolve()
-        for col in ("file", "status", "passages", "sequences", "s", "adapter", "detail"):
-            table.add_column(col, justify="right" if col in ("passages", "sequences", "s", "adapter") else "left")
-        for o in outcomes:
-            learned = o.status == "learned"
-            shown = Path(o.path).relative_to(root) if Path(o.path).is_relative_to(root) else o.path
-            table.add_row(str(shown), o.status, str(o.passages) if learned else "", str(o.sequences) if learned else "",
-                          f"{o.seconds:.1f}" if learned else "", f"#{o.adapter_id}" if o.adapter_id else "", o.detail)
-        Console().print(table)
-        Console().print(f"learned {counts['learned']} · unchanged {counts['unchanged']} · failed {counts['failed']}"
-                        + (f" · gone {counts['gone']}" if counts["gone"] else ""))
-    return 1 if counts["failed"] else 0

@@ -15,8 +15,8 @@ import re
 import string
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from seal_desk.knowledge.splitting import sentences
 
@@ -64,9 +64,16 @@ def rivals(gold: str, answers: Iterable[str], asked: str = "") -> tuple[str, ...
     Left out: answers that overlap `gold` (one contains the other) and answers the question itself
     states (`asked`: its topic and text), which a correct reply may well repeat.
     """
-    return tuple(dict.fromkeys(
-        a for a in answers if normalize(a) and not states_answer(a, gold) and not states_answer(gold, a)
-        and not states_answer(asked, a)))
+    return tuple(
+        dict.fromkeys(
+            a
+            for a in answers
+            if normalize(a)
+            and not states_answer(a, gold)
+            and not states_answer(gold, a)
+            and not states_answer(asked, a)
+        )
+    )
 
 
 def states_only(answer: str, gold: str, others: Iterable[str] = ()) -> bool:
@@ -90,8 +97,12 @@ class Grade:
 def grade(answer: str, gold: str, others: Iterable[str] = ()) -> Grade:
     """Grade a reply; `others` are the rival answers from `rivals` (empty: strict equals lax)."""
     lax = states_answer(answer, gold)
-    return Grade(lax and not any(states_answer(answer, o) for o in others), exact_match(answer, gold),
-                 token_f1(answer, gold), lax=lax)
+    return Grade(
+        lax and not any(states_answer(answer, o) for o in others),
+        exact_match(answer, gold),
+        token_f1(answer, gold),
+        lax=lax,
+    )
 
 
 @dataclass(frozen=True)

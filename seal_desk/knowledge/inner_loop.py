@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from seal_desk.model.adapters import SLOT, AdapterHost
 from seal_desk.config import InnerLoopConfig
 from seal_desk.events import CancelToken, EventSink, TrainStep, ignore
+from seal_desk.model.adapters import TRAINING_SLOT, AdapterHost
 from seal_desk.model.stacked_lora import BatchedAdamW, StackedLora
 
 
@@ -77,8 +77,10 @@ def batches(examples: list, batch_size: int, pad_id: int, rng: random.Random, gr
         order = [i for w in range(0, len(order), window) for i in sorted(order[w : w + window], key=size)]
         rng.shuffle(starts)
     for start in starts:
-        chunk = [examples[i] if isinstance(examples[i], tuple) else (examples[i], 0)
-                 for i in order[start : start + batch_size]]
+        chunk = [
+            examples[i] if isinstance(examples[i], tuple) else (examples[i], 0)
+            for i in order[start : start + batch_size]
+        ]
         width = max(len(x) for x, _ in chunk)
         ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         labels = torch.full((len(chunk), width), -100, dtype=torch.long)
@@ -153,8 +155,11 @@ def _schedule(cfg: InnerLoopConfig, step: int, total: int) -> float:
 def _plan(examples: list[list[int]], cfg: InnerLoopConfig, pad_id: int) -> list[tuple[int, tuple]]:
     """Every (epoch, batch) one candidate trains on, in the order `train` would use them."""
     rng = random.Random(cfg.seed)
-    return [(epoch, batch) for epoch in range(cfg.epochs)
-            for batch in batches(examples, cfg.batch_size, pad_id, rng, cfg.group_by_length)]
+    return [
+        (epoch, batch)
+        for epoch in range(cfg.epochs)
+        for batch in batches(examples, cfg.batch_size, pad_id, rng, cfg.group_by_length)
+    ]
 
 
 def _stack_step(parts: list[tuple], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -220,8 +225,12 @@ def _pack_step(parts: list[tuple]) -> _Packed:
 
 def _packed_losses(model, packed: _Packed, groups: int, device) -> torch.Tensor:
     """Mean next-token loss of each group of a packed row (logits only where there is a target)."""
-    logits = model(input_ids=packed.ids.to(device), position_ids=packed.positions.to(device),
-                   logits_to_keep=packed.keep.to(device), use_cache=False).logits[0]
+    logits = model(
+        input_ids=packed.ids.to(device),
+        position_ids=packed.positions.to(device),
+        logits_to_keep=packed.keep.to(device),
+        use_cache=False,
+    ).logits[0]
     per_token = torch.nn.functional.cross_entropy(logits.float(), packed.targets.to(device), reduction="none")
     owner = packed.owner.to(device)
     sums = torch.zeros(groups, device=device).index_add(0, owner, per_token)
@@ -235,9 +244,11 @@ def packing_works(model, device) -> bool:
     a, b = list(range(5, 12)), list(range(20, 25))
     try:
         alone = [model(input_ids=torch.tensor([x], device=device)).logits[0] for x in (a, b)]
-        packed = model(input_ids=torch.tensor([a + b], device=device),
-                       position_ids=torch.tensor([list(range(len(a))) + list(range(len(b)))], device=device),
-                       use_cache=False).logits[0]
+        packed = model(
+            input_ids=torch.tensor([a + b], device=device),
+            position_ids=torch.tensor([list(range(len(a))) + list(range(len(b)))], device=device),
+            use_cache=False,
+        ).logits[0]
     except Exception:  # noqa: BLE001 - any failure means: do not pack
         return False
     return bool(torch.allclose(packed, torch.cat(alone), atol=1e-3, rtol=1e-3))
@@ -267,8 +278,10 @@ def train_candidates(
         stack.copy_slot([i for i in range(k) if seeds[i] == seed])
     device = next(host.peft.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    plans = [_plan(encode(tokenizer, seqs, cfg.max_seq_len), replace(cfg, seed=seed), pad_id)
-             for seqs, seed in zip(sequence_sets, seeds)]
+    plans = [
+        _plan(encode(tokenizer, seqs, cfg.max_seq_len), replace(cfg, seed=seed), pad_id)
+        for seqs, seed in zip(sequence_sets, seeds)
+    ]
     totals = [len(plan) for plan in plans]
     optimizer = BatchedAdamW(stack.parameters(), weight_decay=cfg.weight_decay)
     first = [float("nan")] * k
@@ -310,14 +323,24 @@ def train_candidates(
                     first[i] = last[i] if step == 0 else first[i]
                     tokens[i] += int((parts[j][1] != -100).sum())
                 epoch = max(plans[i][step][0] for i in live) + 1
-                on_event(TrainStep(step + 1, max(totals), epoch, cfg.epochs, sum(last[i] for i in live) / len(live),
-                                   float(lr[live[0]]), sum(tokens), time.perf_counter() - started))
+                on_event(
+                    TrainStep(
+                        step + 1,
+                        max(totals),
+                        epoch,
+                        cfg.epochs,
+                        sum(last[i] for i in live) / len(live),
+                        float(lr[live[0]]),
+                        sum(tokens),
+                        time.perf_counter() - started,
+                    )
+                )
     finally:
         host.peft.eval()
         for t in stack.parameters():
             t.grad = None
         for name, param in host.peft.named_parameters():
-            param.requires_grad = f".{SLOT}." in name and "lora_" in name
+            param.requires_grad = f".{TRAINING_SLOT}." in name and "lora_" in name
     seconds = time.perf_counter() - started
     reports = [TrainReport(totals[i], len(sequence_sets[i]), tokens[i], first[i], last[i], seconds) for i in range(k)]
     return stack, reports

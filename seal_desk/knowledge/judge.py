@@ -6,10 +6,10 @@ headline metric stays the deterministic 'states the answer' check and the verdic
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from seal_desk.model.generation import generate
 from seal_desk.knowledge.self_edit import user_prompt_ids
+from seal_desk.model.generation import generate
 
 PROMPT = (
     "You are grading a quiz answer.\nQuestion: {question}\nCorrect answer: {gold}\nStudent answer: {answer}\n"
@@ -17,8 +17,14 @@ PROMPT = (
 )
 
 
-def verdicts(model, tokenizer, prompt_style: str, stop_ids: Sequence[int],
-             items: Sequence[tuple[str, str, str]], batch_size: int = 16) -> list[bool]:
+def verdicts(
+    model,
+    tokenizer,
+    prompt_style: str,
+    stop_ids: Sequence[int],
+    items: Sequence[tuple[str, str, str]],
+    batch_size: int = 16,
+) -> list[bool]:
     """Yes/no verdicts for (question, gold, answer) triples, greedy."""
     out: list[bool] = []
     for start in range(0, len(items), batch_size):

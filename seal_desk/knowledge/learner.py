@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Sequence
 
-from seal_desk.knowledge import self_edit as se
 from seal_desk.config import InnerLoopConfig
-from seal_desk.knowledge.documents import Passage
 from seal_desk.errors import InputError
 from seal_desk.events import CancelToken, EventSink, ignore
+from seal_desk.files import write_atomic
+from seal_desk.knowledge import self_edit as se
+from seal_desk.knowledge.documents import Passage
 from seal_desk.knowledge.inner_loop import completion_example, encode
 from seal_desk.knowledge.recall import question_ids
-from seal_desk.files import write_atomic
-
-CARD = "seal_desk_learner.json"
+from seal_desk.model.learner_weights import CARD, apply_learner, learner_card
 
 
 def learner_examples(engine, passages: Sequence[Passage], write: str | None = None) -> list:
@@ -42,11 +41,13 @@ def learner_examples(engine, passages: Sequence[Passage], write: str | None = No
     the passage with its gold question-answer pairs as the completion: the model also learns to write
     well-formed, reworded question-answer self-edits.
     """
-    tok, style, max_len = engine.tokenizer, engine.loaded.prompt_style, engine.cfg.inner.max_seq_len
+    tok, style, max_len = engine.tokenizer, engine.loaded.prompt_style, engine.run_config.inner.max_seq_len
     examples: list = encode(tok, [f"{p.title}\n{p.text}" for p in passages], max_len)
     for p in passages:
-        examples += [completion_example(tok, question_ids(tok, style, p.title, q.question), q.answer, max_len)
-                     for q in p.questions]
+        examples += [
+            completion_example(tok, question_ids(tok, style, p.title, q.question), q.answer, max_len)
+            for q in p.questions
+        ]
         if write:
             pairs = "\n".join(f"Q: {q.question}\nA: {q.answer}" for q in p.questions)
             examples.append(completion_example(tok, se.prompt_ids(tok, style, write, p.title, p.text), pairs, max_len))
@@ -61,8 +62,16 @@ def check_out(out: str | Path) -> Path:
     return folder
 
 
-def train_learner(engine, passages: Sequence[Passage], cfg: InnerLoopConfig, out: str | Path, data: list[str],
-                  write: str | None = None, on_event: EventSink = ignore, cancel: CancelToken | None = None) -> dict:
+def train_learner(
+    engine,
+    passages: Sequence[Passage],
+    cfg: InnerLoopConfig,
+    out: str | Path,
+    data: list[str],
+    write: str | None = None,
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+) -> dict:
     """Train the learner LoRA on `passages`, save it as a PEFT folder with its card; returns the card."""
     passages = [p for p in passages if p.questions]
     if not passages:
@@ -79,40 +88,23 @@ def train_learner(engine, passages: Sequence[Passage], cfg: InnerLoopConfig, out
         engine.config = saved
     sha = engine.host.save(out)
     card = {
-        "kind": "seal-desk learner", "base": engine.loaded.name, "date": time.strftime("%Y-%m-%d"),
-        "data": data, "passages": len(passages), "questions": sum(len(p.questions) for p in passages),
-        "examples": len(examples), "writes": write, "train": asdict(report),
+        "kind": "seal-desk learner",
+        "base": engine.loaded.name,
+        "date": time.strftime("%Y-%m-%d"),
+        "data": data,
+        "passages": len(passages),
+        "questions": sum(len(p.questions) for p in passages),
+        "examples": len(examples),
+        "writes": write,
+        "train": asdict(report),
         "lora": {"r": cfg.lora.r, "alpha": cfg.lora.alpha, "targets": list(cfg.lora.target_modules)},
-        "lr": cfg.lr, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "seed": cfg.seed, "sha256": sha,
+        "lr": cfg.lr,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "seed": cfg.seed,
+        "sha256": sha,
     }
     write_atomic(out / CARD, json.dumps(card, indent=2))
-    return card
-
-
-def learner_card(path: str | Path) -> dict:
-    """The card of a learner folder, or an InputError saying why it is not one."""
-    folder = Path(path)
-    try:
-        card = json.loads((folder / CARD).read_text())
-    except (OSError, ValueError):
-        raise InputError(f"{folder}: not a seal-desk learner (no readable {CARD})") from None
-    if not (folder / "adapter_model.safetensors").is_file():
-        raise InputError(f"{folder}: learner folder has no adapter_model.safetensors")
-    return card
-
-
-def apply_learner(loaded, path: str | Path):
-    """Merge the learner at `path` into `loaded`'s weights (in place); returns its card."""
-    from peft import PeftModel
-
-    card = learner_card(path)
-    if card.get("base") != loaded.name:
-        raise InputError(f"{path}: learner was trained on {card.get('base')}, not {loaded.name}")
-    if loaded.placement.quantization == "nf4":  # merging re-quantises: the learner's small update would be lost
-        raise InputError(f"{path}: a learner is merged into the weights, which 4-bit NF4 cannot hold; "
-                         "load with --quant bf16 (or fp32), or --learner none")
-    peft = PeftModel.from_pretrained(loaded.model, str(path), is_trainable=False)
-    loaded.model = peft.merge_and_unload()
     return card
 
 

@@ -10,8 +10,8 @@ import json
 import re
 from pathlib import Path
 
-from seal_desk.knowledge.documents import Document, Question, _questions, _read_text
 from seal_desk.errors import InputError
+from seal_desk.knowledge.documents import Document, Question, _questions, _read_text
 from seal_desk.knowledge.grading import normalize
 
 

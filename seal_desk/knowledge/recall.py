@@ -2,30 +2,33 @@
 
 SEAL's prompt: "Let's answer a question directly and concisely.\\nQuestion: Topic: {title}\\n
 {question}\\nAnswer:\\n", greedy decoding, short answers, batched generation. A question that
-carries retrieved passages (`Asked.context`) is asked with `RAG_PROMPT` instead: the same question
+carries retrieved passages (`RecallQuestion.context`) is asked with `RAG_PROMPT` instead: the same question
 after the passages (retrieval-augmented, open-book).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 from seal_desk.config import RecallConfig
 from seal_desk.events import AnswerGraded, CancelToken, EventSink, Progress, ignore
-from seal_desk.model.generation import generate
 from seal_desk.knowledge.grading import Grade, grade
 from seal_desk.knowledge.self_edit import user_prompt_ids
+from seal_desk.model.generation import generate
 
 PROMPT = "Let's answer a question directly and concisely.\nQuestion: Topic: {title}\n{question}\nAnswer:\n"
-RAG_PROMPT = ("Let's answer a question directly and concisely, using the passages below where they help.\n\n"
-              "{passages}Question: Topic: {title}\n{question}\nAnswer:\n")
+RAG_PROMPT = (
+    "Let's answer a question directly and concisely, using the passages below where they help.\n\n"
+    "{passages}Question: Topic: {title}\n{question}\nAnswer:\n"
+)
 RAG_PASSAGE = "Passage {n} (Topic: {title}):\n{text}\n\n"
 
 
 @dataclass(frozen=True)
-class Asked:
+class RecallQuestion:
     """A question to ask, with its topic and gold answer."""
 
     title: str
@@ -38,7 +41,7 @@ class Asked:
 
 @dataclass(frozen=True)
 class Answer:
-    asked: Asked
+    asked: RecallQuestion
     text: str
     grade: Grade
 
@@ -78,8 +81,9 @@ def rag_prompt(title: str, question: str, context: Sequence[tuple[str, str]]) ->
     return RAG_PROMPT.format(passages=passages, title=title, question=question)
 
 
-def question_ids(tokenizer, prompt_style: str, title: str, question: str,
-                 context: Sequence[tuple[str, str]] = ()) -> list[int]:
+def question_ids(
+    tokenizer, prompt_style: str, title: str, question: str, context: Sequence[tuple[str, str]] = ()
+) -> list[int]:
     """Token ids of a question: SEAL's closed-book prompt, or the RAG prompt when passages are given."""
     text = rag_prompt(title, question, context) if context else PROMPT.format(title=title, question=question)
     return user_prompt_ids(tokenizer, prompt_style, text.rstrip("\n"), text)
@@ -94,16 +98,30 @@ def clean_answer(text: str) -> str:
 
 
 def ask(
-    model, tokenizer, prompt_style: str, stop_ids: Sequence[int], prompts: Sequence[str],
-    max_new_tokens: int = 128, batch_size: int = 8, temperature: float = 0.0, cancel: CancelToken | None = None,
+    model,
+    tokenizer,
+    prompt_style: str,
+    stop_ids: Sequence[int],
+    prompts: Sequence[str],
+    max_new_tokens: int = 128,
+    batch_size: int = 8,
+    temperature: float = 0.0,
+    cancel: CancelToken | None = None,
 ) -> list[str]:
     """Free-form questions (the ask box): chat-wrapped for instruct models, batched."""
     replies = []
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
         ids = [user_prompt_ids(tokenizer, prompt_style, p) for p in chunk]
-        outs = generate(model, tokenizer, ids, max_new_tokens=max_new_tokens, stop_ids=stop_ids,
-                        temperature=temperature, cancel=cancel)
+        outs = generate(
+            model,
+            tokenizer,
+            ids,
+            max_new_tokens=max_new_tokens,
+            stop_ids=stop_ids,
+            temperature=temperature,
+            cancel=cancel,
+        )
         replies += [tokenizer.decode(o, skip_special_tokens=True).strip() for o in outs]
     return replies
 
@@ -113,7 +131,7 @@ def evaluate(
     tokenizer,
     prompt_style: str,
     stop_ids: Sequence[int],
-    questions: Sequence[Asked],
+    questions: Sequence[RecallQuestion],
     cfg: RecallConfig = RecallConfig(),
     phase: str = "recall",
     on_event: EventSink = ignore,
@@ -128,7 +146,7 @@ def evaluate_groups(
     tokenizer,
     prompt_style: str,
     stop_ids: Sequence[int],
-    questions: Sequence[Asked],
+    questions: Sequence[RecallQuestion],
     groups: int,
     cfg: RecallConfig = RecallConfig(),
     phase: str = "recall",
@@ -148,22 +166,34 @@ def evaluate_groups(
     per_batch = cfg.batch_size  # questions per batch; each is asked once per group
     for start in range(0, len(order), per_batch):
         idx = order[start : start + per_batch]
-        prompts = [question_ids(tokenizer, prompt_style, questions[i].title, questions[i].question, questions[i].context)
-                   for i in idx]
-        outs = generate(model, tokenizer, prompts * groups, max_new_tokens=cfg.max_new_tokens, stop_ids=stop,
-                        cancel=cancel)
+        prompts = [
+            question_ids(tokenizer, prompt_style, questions[i].title, questions[i].question, questions[i].context)
+            for i in idx
+        ]
+        outs = generate(
+            model, tokenizer, prompts * groups, max_new_tokens=cfg.max_new_tokens, stop_ids=stop, cancel=cancel
+        )
         for g in range(groups):
             for i, out in zip(idx, outs[g * len(idx) : (g + 1) * len(idx)]):
                 q = questions[i]
                 text = clean_answer(tokenizer.decode(out, skip_special_tokens=True))
                 answers[g][i] = Answer(q, text, grade(text, q.answer, q.others))
                 if groups == 1:
-                    on_event(AnswerGraded(phase, q.question, q.answer, text, answers[g][i].grade.correct,
-                                          len(answers[g]), len(questions)))
+                    on_event(
+                        AnswerGraded(
+                            phase,
+                            q.question,
+                            q.answer,
+                            text,
+                            answers[g][i].grade.correct,
+                            len(answers[g]),
+                            len(questions),
+                        )
+                    )
         on_event(Progress(phase, len(answers[0]), len(questions)))
     seconds = time.perf_counter() - started
     return [RecallReport([group[i] for i in range(len(questions))], seconds) for group in answers]
 
 
-def _length(q: Asked) -> int:
+def _length(q: RecallQuestion) -> int:
     return len(q.question) + sum(len(text) for _, text in q.context)

@@ -8,8 +8,9 @@ prefix the title, and append the passage itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 from seal_desk.knowledge.grading import states_answer
 
@@ -24,8 +25,7 @@ FORMATS: dict[str, str] = {
         "self-contained sentence that names the people, places, dates and numbers involved."
     ),
     "rewrite": (
-        "Let's read the following passage and rewrite it in a few different ways, each one "
-        "separated by a newline."
+        "Let's read the following passage and rewrite it in a few different ways, each one separated by a newline."
     ),
     "self-qa": (
         "Let's read the following passage and rewrite it in a question-answer format. "
@@ -195,7 +195,12 @@ def sentence_sequences(title: str, passage: str) -> list[str]:
 
 
 def training_sequences(
-    title: str, passage: str, edits: list[str], fmt: str, include_passage: bool = True, min_grounding: float = 0.0,
+    title: str,
+    passage: str,
+    edits: list[str],
+    fmt: str,
+    include_passage: bool = True,
+    min_grounding: float = 0.0,
     qa_render: Optional[Callable[[str, str, str], str]] = None,
 ) -> list[str]:
     """SEAL's recipe: each self-edit item prefixed with the title, plus the passage itself.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
@@ -48,9 +49,7 @@ def _split_long(para: str, max_tokens: int, count: Callable[[str], int]) -> list
     return pieces
 
 
-def split_passages(
-    text: str, max_tokens: int = 400, count_tokens: Optional[Callable[[str], int]] = None
-) -> list[str]:
+def split_passages(text: str, max_tokens: int = 400, count_tokens: Optional[Callable[[str], int]] = None) -> list[str]:
     """Greedily pack whole paragraphs into passages of at most `max_tokens` tokens."""
     count = count_tokens or approx_tokens
     passages, current = [], ""

@@ -12,15 +12,16 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 
 from seal_desk.config import LoraSettings
 from seal_desk.errors import InputError
 
-SLOT = "default"
+TRAINING_SLOT = "default"
 
 
 def _lora_config(settings: LoraSettings, model):
@@ -31,8 +32,12 @@ def _lora_config(settings: LoraSettings, model):
     if not targets:
         raise InputError(f"none of the LoRA target modules {list(settings.target_modules)} exist in this model")
     return LoraConfig(
-        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-        target_modules=targets, bias="none", task_type="CAUSAL_LM",
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
     )
 
 
@@ -65,24 +70,24 @@ class AdapterHost:
                 from peft import prepare_model_for_kbit_training
 
                 self.base = prepare_model_for_kbit_training(self.base, use_gradient_checkpointing=False)
-            self.peft = get_peft_model(self.base, _lora_config(settings, self.base), adapter_name=SLOT)
-        elif SLOT not in self.peft.peft_config:
-            self.peft.add_adapter(SLOT, _lora_config(settings, self.base))
+            self.peft = get_peft_model(self.base, _lora_config(settings, self.base), adapter_name=TRAINING_SLOT)
+        elif TRAINING_SLOT not in self.peft.peft_config:
+            self.peft.add_adapter(TRAINING_SLOT, _lora_config(settings, self.base))
         torch.manual_seed(seed)  # the same seed gives the same initial adapter, however it was made
-        self._reinit(SLOT)
+        self._reinit(TRAINING_SLOT)
         self.settings = settings
         self._train_slot()
 
     def resume(self, settings: LoraSettings) -> None:
         """Make the training slot's adapter trainable as it is, to train it further."""
-        if self.peft is None or SLOT not in self.peft.peft_config or settings != self.settings:
+        if self.peft is None or TRAINING_SLOT not in self.peft.peft_config or settings != self.settings:
             raise InputError("no adapter with these LoRA settings in the training slot to continue training")
         self._train_slot()
 
     def _train_slot(self) -> None:
-        self.peft.set_adapter(SLOT)
+        self.peft.set_adapter(TRAINING_SLOT)
         for name, param in self.peft.named_parameters():
-            param.requires_grad = f".{SLOT}." in name and "lora_" in name
+            param.requires_grad = f".{TRAINING_SLOT}." in name and "lora_" in name
 
     def load_slot(self, folder: str | Path, settings: LoraSettings, seed: int = 0) -> None:
         """Put a saved adapter's weights into the training slot (to train it further, or merge it)."""
@@ -95,9 +100,13 @@ class AdapterHost:
         self.prepare(settings, seed)
         device = next(self.peft.parameters()).device
         try:
-            result = set_peft_model_state_dict(self.peft, load_file(str(path), device=str(device)), adapter_name=SLOT)
+            result = set_peft_model_state_dict(
+                self.peft, load_file(str(path), device=str(device)), adapter_name=TRAINING_SLOT
+            )
         except RuntimeError as exc:  # shapes differ: another rank or model
-            raise InputError(f"{folder}: adapter does not fit this model with r={settings.r} ({str(exc)[:120]})") from None
+            raise InputError(
+                f"{folder}: adapter does not fit this model with r={settings.r} ({str(exc)[:120]})"
+            ) from None
         if result.unexpected_keys:
             raise InputError(f"{folder}: adapter has weights this model lacks (trained on another model?)")
 
@@ -112,12 +121,12 @@ class AdapterHost:
         if self.quantized:
             raise InputError("merging into the weights needs unquantized weights: run with --quant bf16 or fp32")
         for name, module in self.peft.named_modules():
-            if isinstance(module, LoraLayer) and SLOT in module.lora_A:
+            if isinstance(module, LoraLayer) and TRAINING_SLOT in module.lora_A:
                 weight = module.get_base_layer().weight
                 if name not in originals:
                     originals[name] = weight.detach().to("cpu", copy=True)
                 with torch.no_grad():
-                    weight += module.get_delta_weight(SLOT).to(weight.dtype)
+                    weight += module.get_delta_weight(TRAINING_SLOT).to(weight.dtype)
 
     def restore_weights(self, originals: dict[str, torch.Tensor]) -> None:
         """Undo `merge_slot`: copy the saved base weights back."""
@@ -139,7 +148,7 @@ class AdapterHost:
 
     @contextlib.contextmanager
     def using(self, adapter: Optional[str]) -> Iterator:
-        """Run inference with `adapter` (a loaded name or SLOT), or with the bare base when None."""
+        """Run inference with `adapter` (a loaded name or TRAINING_SLOT), or with the bare base when None."""
         if self.peft is None:
             if adapter is not None:
                 raise InputError(f"adapter '{adapter}' is not loaded")
@@ -156,14 +165,14 @@ class AdapterHost:
         finally:
             self.peft.set_adapter(previous)
 
-    def save(self, folder: str | Path, adapter: str = SLOT) -> str:
+    def save(self, folder: str | Path, adapter: str = TRAINING_SLOT) -> str:
         """Save an adapter as a PEFT folder atomically; returns the sha256 of its weights."""
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder.parent))
         try:
             self.peft.save_pretrained(str(tmp), selected_adapters=[adapter], safe_serialization=True)
-            written = tmp / adapter if adapter != SLOT else tmp
+            written = tmp / adapter if adapter != TRAINING_SLOT else tmp
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(written, folder)

@@ -20,7 +20,7 @@ class Placement:
 
 
 CPU_BF16_PARAMS = (20_000_000, 2_000_000_000)  # bf16 pays between: tiny models are not compute- or
-                                               # bandwidth-bound, big ones cannot afford a bf16 copy
+# bandwidth-bound, big ones cannot afford a bf16 copy
 
 
 def cpu_bf16_pays(n_params: int) -> bool:

@@ -51,8 +51,15 @@ INT4: Optional[bool] = None  # None: int4 copies of projections that are on a 4-
 INT4_GROUP = 32
 INT4_ROWS = 4  # the int4 kernel beats packed bf16 up to ~4 rows, then falls behind (measured here)
 
-_PROJ = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-         "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+_PROJ = (
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+)
 
 
 class Unsupported(Exception):
@@ -132,15 +139,18 @@ def _plan(model):
         _check(not (module.training and isinstance(module, torch.nn.Dropout) and module.p), "dropout (training mode)")
     layers = []
     for layer in inner.layers:
-        _check(set(n for n, _ in layer.named_children()) == {"self_attn", "mlp", "input_layernorm",
-                                                             "post_attention_layernorm"}, "unexpected layer")
+        _check(
+            set(n for n, _ in layer.named_children())
+            == {"self_attn", "mlp", "input_layernorm", "post_attention_layernorm"},
+            "unexpected layer",
+        )
         _check(not any(n for n, _ in layer.self_attn.named_children() if n.endswith("_norm")), "q/k norms")
         layers.append([_linear(layer.get_submodule(p)) for p in _PROJ])
     meta = tuple((n, s) for projs in layers for _, terms in projs for n, _, _, s in terms)
     return core, layers, meta
 
 
-def decoder(model, exact: bool = True) -> "Decoder":
+def decoder(model, exact: bool = True) -> Decoder:
     """The cached Decoder for `model`'s current weights and adapters (built when missing or stale).
     exact=False allows bf16 matmuls (see the module docstring)."""
     core, layers, meta = _plan(model)
@@ -163,7 +173,7 @@ def decoder(model, exact: bool = True) -> "Decoder":
     return entries[0]
 
 
-_CACHE: "weakref.WeakKeyDictionary[torch.nn.Module, list[Decoder]]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[torch.nn.Module, list[Decoder]] = weakref.WeakKeyDictionary()
 
 
 def _fast_dtype(core) -> Optional[torch.dtype]:
@@ -178,8 +188,7 @@ def _fast_dtype(core) -> Optional[torch.dtype]:
 
 def _sources(core, layers) -> list[torch.Tensor]:
     """Every tensor a Decoder reads or copies, in a fixed order."""
-    out = [core.model.embed_tokens.weight, core.model.norm.weight, core.lm_head.weight,
-           core.model.rotary_emb.inv_freq]
+    out = [core.model.embed_tokens.weight, core.model.norm.weight, core.lm_head.weight, core.model.rotary_emb.inv_freq]
     for layer, projs in zip(core.model.layers, layers):
         out += [layer.input_layernorm.weight, layer.post_attention_layernorm.weight]
         for base, terms in projs:
@@ -202,6 +211,7 @@ def _int4(weight: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
     4-bit grid in groups of INT4_GROUP along the input, else None (requantizing would lose accuracy)."""
     if INT4 is False or weight.shape[1] % INT4_GROUP or weight.shape[0] % 16:
         return None
+
     def grid(rows: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         groups = rows.float().reshape(rows.shape[0], -1, INT4_GROUP)
         low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
@@ -241,24 +251,29 @@ class Linear:
     `_int4`); returns bf16 (fp32 ops promote it back)."""
 
     def __init__(self, projs, dtype: Optional[torch.dtype]) -> None:
-        self.parts = [(base.weight.detach(), _detach(base.bias),
-                       [(a.detach(), b.detach(), scale) for _, a, b, scale in terms]) for base, terms in projs]
+        self.parts = [
+            (base.weight.detach(), _detach(base.bias), [(a.detach(), b.detach(), scale) for _, a, b, scale in terms])
+            for base, terms in projs
+        ]
         self.packed = self.bias = self.int4 = None
         if dtype is not None:
-            weights = torch.cat([w.float() + sum((s * (b.float() @ a.float()) for a, b, s in terms), 0.0)
-                                 for w, _, terms in self.parts])
+            weights = torch.cat(
+                [w.float() + sum((s * (b.float() @ a.float()) for a, b, s in terms), 0.0) for w, _, terms in self.parts]
+            )
             self.packed = _pack(weights, dtype)
             self.int4 = _int4(weights)
             if any(bias is not None for _, bias, _ in self.parts):
-                self.bias = torch.cat([bias.float() if bias is not None else torch.zeros(len(w))
-                                       for w, bias, _ in self.parts])
+                self.bias = torch.cat(
+                    [bias.float() if bias is not None else torch.zeros(len(w)) for w, bias, _ in self.parts]
+                )
             self.parts = []
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.int4 is not None and x.shape[:-1].numel() <= INT4_ROWS:
             weight, scales = self.int4
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(
-                x.reshape(-1, x.shape[-1]).to(torch.bfloat16).contiguous(), weight, INT4_GROUP, scales).view(*x.shape[:-1], -1)
+                x.reshape(-1, x.shape[-1]).to(torch.bfloat16).contiguous(), weight, INT4_GROUP, scales
+            ).view(*x.shape[:-1], -1)
             return y if self.bias is None else y + self.bias
         if self.packed is not None:
             y = _packed_mm(x, self.packed)
@@ -299,16 +314,22 @@ class Decoder:
         self.lm_rough = _pack(self.lm_head, dtype) if dtype is not None else None
         self.rotary = inner.rotary_emb
         self.layers = [
-            (layer.input_layernorm.weight.detach().float(), Linear(projs[0:3], dtype), Linear(projs[3:4], dtype),
-             layer.post_attention_layernorm.weight.detach().float(), Linear(projs[4:6], dtype),
-             Linear(projs[6:7], dtype))
+            (
+                layer.input_layernorm.weight.detach().float(),
+                Linear(projs[0:3], dtype),
+                Linear(projs[3:4], dtype),
+                layer.post_attention_layernorm.weight.detach().float(),
+                Linear(projs[4:6], dtype),
+                Linear(projs[6:7], dtype),
+            )
             for layer, projs in zip(inner.layers, layers)
         ]
 
     def fresh(self, sources: list[torch.Tensor]) -> bool:
         return len(sources) == len(self._refs) and all(
             ref() is t and t.data_ptr() == ptr and t._version == version
-            for (ref, ptr, version), t in zip(self._refs, sources))
+            for (ref, ptr, version), t in zip(self._refs, sources)
+        )
 
     def logits(self, h: torch.Tensor, refine: bool) -> torch.Tensor:
         """lm_head. bf16: a rough pass over the vocabulary; with `refine` (for greedy decoding: bf16
@@ -323,7 +344,7 @@ class Decoder:
         exact = (self.lm_head[top] @ h[:, :, None]).squeeze(-1)
         return logits.scatter_(-1, top, exact if self.lm_bias is None else exact + self.lm_bias[top])
 
-    def forward(self, session: "Session", ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, session: Session, ids: torch.Tensor) -> torch.Tensor:
         """Run `ids` (B, S) at the session's next positions; returns the last position's logits (B, V)."""
         rows, s = ids.shape
         assert s == 1 or session.length == 0, "the prompt comes first, then one token per step"
@@ -341,7 +362,7 @@ class Decoder:
             qk = qk * cos + qk.roll(D // 2, -1) * sin  # == q·cos + rotate_half(q)·sin (sin pre-signed)
             k_cache, v_cache = session.k[i], session.v[i]
             k_cache[:, :, t:end] = qk[:, :, H:].transpose(1, 2)
-            v_cache[:, :, t:end] = qkv[:, :, H + KV:].transpose(1, 2)
+            v_cache[:, :, t:end] = qkv[:, :, H + KV :].transpose(1, 2)
             keys, values = k_cache[:n, :, :end], v_cache[:n, :, :end]
             if s == 1:  # GQA as one batched attention: the query heads of a kv head act as its queries
                 q = qk[:, 0, :H].reshape(n, KV, H // KV, D)
@@ -350,8 +371,9 @@ class Decoder:
             else:
                 q = qk[:, :, :H].transpose(1, 2)
                 mask = session.prefill_mask(s)
-                att = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=mask is None,
-                                                     enable_gqa=KV != H).transpose(1, 2)
+                att = F.scaled_dot_product_attention(
+                    q, keys, values, attn_mask=mask, is_causal=mask is None, enable_gqa=KV != H
+                ).transpose(1, 2)
             x = x + o_proj(att.reshape(n, s, H * D))
             gu = gate_up_proj(_rms(x, ln2, self.eps)).float()
             x = x + down_proj(F.silu(gu[..., : self.inter]) * gu[..., self.inter :])

@@ -6,7 +6,8 @@ receives newly decoded text per row as it is produced (used to stream self-edits
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 import torch
 
@@ -62,8 +63,8 @@ def generate(
     ids = torch.full((len(prompts), width), pad, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
     for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
-        mask[row, width - len(prompt):] = 1
+        ids[row, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
+        mask[row, width - len(prompt) :] = 1
     ids, mask = ids.to(device), mask.to(device)
     # Auto mode takes the lean path whenever it supports the model: measured here, greedy decoding
     # (exact fp32, the HF forward's tokens) runs 1.1x (batch 1) to 1.45x (batch 8) faster, sampling
@@ -83,7 +84,7 @@ def generate(
     def stream(row: int, final: bool = False) -> None:  # new text, held back while it ends mid-character
         text = tokenizer.decode(out[row], skip_special_tokens=True)
         if len(text) > len(shown[row]) and (final or not text.endswith("\ufffd")):
-            on_text(row, text[len(shown[row]):])
+            on_text(row, text[len(shown[row]) :])
             shown[row] = text
 
     step_ids = ids
@@ -117,7 +118,11 @@ def _hf_forward(model, mask: torch.Tensor) -> Callable[[torch.Tensor], torch.Ten
     def forward(step_ids: torch.Tensor) -> torch.Tensor:
         nonlocal mask, positions
         logits = model(
-            input_ids=step_ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
+            input_ids=step_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
         ).logits[:, -1, :]
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
         positions = positions[:, -1:] + 1
@@ -130,6 +135,7 @@ def _fast_forward(model, mask: torch.Tensor, max_new_tokens: int, fast: Optional
     """Step function over `fast_decode`'s lean forward, or None when it does not support the model.
     Greedy decoding runs it exact (the HF forward's tokens); sampling may use bf16 matmuls."""
     from seal_desk.model import fast_decode
+
     try:
         decoder = fast_decode.decoder(model, exact=exact)
         session = fast_decode.Session(decoder, mask, max_new_tokens, greedy=exact)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
-from seal_desk.model import allocator
-from seal_desk.model import device as devices
 from seal_desk.errors import ModelError
 from seal_desk.events import EventSink, Message, Progress, ignore
+from seal_desk.model import allocator
+from seal_desk.model import device as devices
 from seal_desk.model.source import TINY, ModelSource, convert_gguf, resolve
 from seal_desk.paths import presets_dir
 
@@ -79,11 +79,15 @@ def load(
     loaded = _load(source, device, quant, on_event, trust_remote_code)
     path = learner_folder(source, learner)
     if path is not None and learner is None and loaded.placement.quantization == "nf4":
-        on_event(Message(f"{source.name}: its learner is not merged into 4-bit weights (load with --quant bf16 to use it)",
-                         "warning"))
+        on_event(
+            Message(
+                f"{source.name}: its learner is not merged into 4-bit weights (load with --quant bf16 to use it)",
+                "warning",
+            )
+        )
         path = None
     if path is not None:
-        from seal_desk.knowledge.learner import apply_learner
+        from seal_desk.model.learner_weights import apply_learner
 
         card = apply_learner(loaded, path)
         loaded.learner = str(path)
@@ -174,6 +178,10 @@ def load_tiny(seed: int = 0) -> LoadedModel:
     model = tiny_model(tokenizer, seed=seed)
     n = sum(p.numel() for p in model.parameters())
     return LoadedModel(
-        model, tokenizer, ModelSource(TINY, "tiny", ""), devices.Placement("cpu", "fp32"),
-        time.perf_counter() - started, n,
+        model,
+        tokenizer,
+        ModelSource(TINY, "tiny", ""),
+        devices.Placement("cpu", "fp32"),
+        time.perf_counter() - started,
+        n,
     )

@@ -43,7 +43,6 @@ class Preset:
         keep = {k: v for k, v in self.inner_loop.items() if k in InnerLoopConfig.__dataclass_fields__}
         return replace(base, lora=self.lora, **keep)
 
-
     def self_edit_config(self, base: SelfEditConfig | None = None) -> SelfEditConfig:
         """The preset's self-edit defaults (format, k, selection, QA as recall prompts...) laid over `base`."""
         from dataclasses import replace

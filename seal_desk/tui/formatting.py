@@ -16,7 +16,7 @@ def display_path(path: str | Path) -> str:
         pass
     home = str(Path.home())
     text = str(p)
-    return "~" + text[len(home):] if home != "/" and text.startswith(home + "/") else text
+    return "~" + text[len(home) :] if home != "/" and text.startswith(home + "/") else text
 
 
 def pct(x: float | None) -> str:
@@ -37,7 +37,11 @@ def mark(correct: bool) -> Text:
 
 def clock(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 60}:{seconds % 60:02d}"
+        if seconds < 3600
+        else f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    )
 
 
 def one_line(text: str, width: int) -> str:

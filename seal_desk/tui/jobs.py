@@ -9,9 +9,10 @@ each carries a `CancelToken` the engine checks between steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from textual.message import Message
 

@@ -1,31 +1,35 @@
-"""Command palette entries (ctrl+p) for seal-desk's actions."""
+"""Command palette entries (ctrl+p) for seal-desk's actions: the main screen's key actions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Callable, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-if TYPE_CHECKING:
-    from seal_desk.tui.app import SealDeskApp
+from seal_desk.tui.screens.main import TABS, MainScreen
 
 
 class SealDeskCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        app = cast("SealDeskApp", self.app)
+        main = next((s for s in self.app.screen_stack if isinstance(s, MainScreen)), None)
+        if main is None:
+            return []
         commands: list[tuple[str, str, Callable[[], object]]] = [
-            ("Add a file or folder", "Type a path in the Library (tab completes)", app.action_add_path),
-            ("Browse for documents", "Pick a file or folder to add to the Library", app.action_browse),
-            ("Generate self-edits", "The model writes k self-edits of the selected passage", app.action_generate),
-            ("Apply self-edits and train", "Learn the current document: recall before, LoRA, recall after",
-             app.action_train),
-            ("Cancel the running job", "Stops within one step; nothing partial is kept", app.action_cancel_job),
-            ("Reload the model", "Load the model named in Settings again", app.reload_engine),
-            ("Help", "Keys and workflow", app.action_help),
+            ("Add a file or folder", "Type a path in the Library (tab completes)", main.action_add_path),
+            ("Browse for documents", "Pick a file or folder to add to the Library", main.action_browse),
+            ("Generate self-edits", "The model writes k self-edits of the selected passage", main.action_generate),
+            (
+                "Apply self-edits and train",
+                "Learn the current document: recall before, LoRA, recall after",
+                main.action_learn,
+            ),
+            ("Cancel the running job", "Stops within one step; nothing partial is kept", main.action_cancel_job),
+            ("Reload the model", "Load the model named in Settings again", main.action_reload_model),
+            ("Help", "Keys and workflow", main.action_help),
         ]
-        for tab, title in app.TABS:
-            commands.append((f"Go to {title}", f"Show the {title} tab", partial(app.show_tab, tab)))
+        for tab, title in TABS:
+            commands.append((f"Go to {title}", f"Show the {title} tab", partial(main.show_tab, tab)))
         return commands
 
     async def discover(self) -> Hits:

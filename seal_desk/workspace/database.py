@@ -12,13 +12,14 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
-from seal_desk.knowledge.documents import Document, Passage, Question
 from seal_desk.errors import InputError
+from seal_desk.knowledge.documents import Document, Passage, Question
 from seal_desk.paths import data_home
 
 SCHEMA_VERSION = 4  # v2 adds the rl_* tables (outer loop); v3 continual_updates (seal-desk update); v4 results.lax
@@ -161,12 +162,17 @@ class Workspace:
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise InputError(f"{self.folder}: workspace schema v{version} is newer than this seal-desk (v{SCHEMA_VERSION})")
+            raise InputError(
+                f"{self.folder}: workspace schema v{version} is newer than this seal-desk (v{SCHEMA_VERSION})"
+            )
         if version < SCHEMA_VERSION:
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(results)")}
             # v4: `correct` is strict grading from now on; older rows keep their (lax) verdict in both columns.
-            upgrade = "ALTER TABLE results ADD COLUMN lax INTEGER;\nUPDATE results SET lax = correct;\n" \
-                if columns and "lax" not in columns else ""
+            upgrade = (
+                "ALTER TABLE results ADD COLUMN lax INTEGER;\nUPDATE results SET lax = correct;\n"
+                if columns and "lax" not in columns
+                else ""
+            )
             self.db.executescript(f"BEGIN;\n{SCHEMA}\n{upgrade}PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;")
 
     @contextmanager
@@ -290,7 +296,9 @@ class Workspace:
             path = self.adapters_dir / f"{stamp}-{safe}-{n}"
         return path
 
-    def add_adapter(self, name: str, path: Path, sha256: str, document_id: Optional[int], model: str, config: dict) -> int:
+    def add_adapter(
+        self, name: str, path: Path, sha256: str, document_id: Optional[int], model: str, config: dict
+    ) -> int:
         with self.tx() as db:
             return db.execute(
                 "INSERT INTO adapters(name, path, sha256, document_id, model, config, created_at) VALUES (?,?,?,?,?,?,?)",
@@ -308,8 +316,17 @@ class Workspace:
 
     @staticmethod
     def _adapter(row) -> AdapterRecord:
-        return AdapterRecord(row["id"], row["name"], row["path"], row["sha256"], row["document_id"],
-                             row["model"], json.loads(row["config"]), row["created_at"], bool(row["active"]))
+        return AdapterRecord(
+            row["id"],
+            row["name"],
+            row["path"],
+            row["sha256"],
+            row["document_id"],
+            row["model"],
+            json.loads(row["config"]),
+            row["created_at"],
+            bool(row["active"]),
+        )
 
     def set_adapter_active(self, adapter_id: int, active: bool) -> None:
         with self.tx() as db:
@@ -333,7 +350,9 @@ class Workspace:
                 (kind, document_id, model, json.dumps(config), "running", time.time(), os.getpid()),
             ).lastrowid
 
-    def finish_run(self, run_id: int, status: str, summary: dict, results: list[dict] = (), adapter_id: Optional[int] = None) -> None:
+    def finish_run(
+        self, run_id: int, status: str, summary: dict, results: list[dict] = (), adapter_id: Optional[int] = None
+    ) -> None:
         """Record a run's end and all its per-question results in one transaction."""
         with self.tx() as db:
             db.executemany(
@@ -351,8 +370,17 @@ class Workspace:
         if document_id is not None:
             sql, args = sql + " WHERE document_id=?", (document_id,)
         return [
-            RunRecord(r["id"], r["kind"], r["document_id"], r["adapter_id"], r["model"], r["status"],
-                      json.loads(r["summary"]), r["started_at"], r["finished_at"])
+            RunRecord(
+                r["id"],
+                r["kind"],
+                r["document_id"],
+                r["adapter_id"],
+                r["model"],
+                r["status"],
+                json.loads(r["summary"]),
+                r["started_at"],
+                r["finished_at"],
+            )
             for r in self._rows(sql + " ORDER BY id", args)
         ]
 
@@ -361,16 +389,24 @@ class Workspace:
 
     def mark_stale_runs(self) -> int:
         """Runs left 'running' by a process that no longer exists become 'interrupted'."""
-        stale = [r["id"] for r in self._rows("SELECT id, pid FROM runs WHERE status='running'")
-                 if not _alive(r["pid"])]
+        stale = [r["id"] for r in self._rows("SELECT id, pid FROM runs WHERE status='running'") if not _alive(r["pid"])]
         with self.tx() as db:
-            db.executemany("UPDATE runs SET status='interrupted', finished_at=? WHERE id=?",
-                           [(time.time(), i) for i in stale])
+            db.executemany(
+                "UPDATE runs SET status='interrupted', finished_at=? WHERE id=?", [(time.time(), i) for i in stale]
+            )
         return len(stale)
 
     # continual updates -----------------------------------------------------------------------
-    def record_update(self, model: str, strategy: str, path: str, sha256: str, doc: Document,
-                      adapter: tuple[str, str, str, dict], sequences: list[str]) -> tuple[int, int]:
+    def record_update(
+        self,
+        model: str,
+        strategy: str,
+        path: str,
+        sha256: str,
+        doc: Document,
+        adapter: tuple[str, str, str, dict],
+        sequences: list[str],
+    ) -> tuple[int, int]:
         """A learned file version: its document, its adapter (name, path, sha256, config) and the update row,
         in one transaction; returns (update id, adapter id)."""
         name, folder, adapter_sha, config = adapter
@@ -391,8 +427,19 @@ class Workspace:
         """Every file version learned with this model and strategy, oldest first."""
         rows = self._rows("SELECT * FROM continual_updates WHERE model=? AND strategy=? ORDER BY id", (model, strategy))
         latest = {r["path"]: r["id"] for r in rows}
-        return [UpdateRecord(r["id"], r["path"], r["sha256"], r["document_id"], r["adapter_id"],
-                             json.loads(r["sequences"]), r["created_at"], latest[r["path"]] == r["id"]) for r in rows]
+        return [
+            UpdateRecord(
+                r["id"],
+                r["path"],
+                r["sha256"],
+                r["document_id"],
+                r["adapter_id"],
+                json.loads(r["sequences"]),
+                r["created_at"],
+                latest[r["path"]] == r["id"],
+            )
+            for r in rows
+        ]
 
     # settings --------------------------------------------------------------------------------
     @staticmethod
@@ -406,8 +453,10 @@ class Workspace:
 
     def set_setting(self, key: str, value: Any) -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO settings(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                       (key, json.dumps(value)))
+            db.execute(
+                "INSERT INTO settings(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, json.dumps(value)),
+            )
 
 
 def _alive(pid: Optional[int]) -> bool:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from seal_desk.errors import SealDeskError
 
@@ -27,8 +27,10 @@ def exclusive(path: str | Path, what: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = path.read_text().strip() or "?"
-            raise Busy(f"{what} is already running on this workspace (pid {holder}, lock {path}); "
-                       f"try again when it has finished") from None
+            raise Busy(
+                f"{what} is already running on this workspace (pid {holder}, lock {path}); "
+                f"try again when it has finished"
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"{os.getpid()}\n")

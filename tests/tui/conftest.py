@@ -1,4 +1,4 @@
-"""TUI tests: the tiny random model, one torch thread.
+"""TUI tests: the tiny random model, one torch thread, a temp workspace; every test is marked `tui`.
 
 One intra-op thread keeps the tiny model fast on a busy 2-core machine (two OpenMP threads
 fighting the UI thread and other processes for the cores make each step many times slower).
@@ -8,11 +8,20 @@ Scoped to these tests: the previous thread count is restored afterwards.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.tui)
 
 
 @pytest.fixture(autouse=True)
@@ -23,3 +32,13 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """An empty workspace in tmp_path/ws."""
+    from seal_desk.workspace.database import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    yield ws
+    ws.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from seal_desk.tui.components.forgetting import ForgettingPane
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_bench_continual import FAST, _data  # noqa: E402
+from tui_helpers import drive  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,30 @@ def report(tmp_path_factory) -> dict:
     probe.write_text("What is the capital of France?\tParis\nHow many legs does a spider have?\teight\n")
     out = tmp / "c.json"
     try:
-        assert main(["-m", "tiny-random", "bench", "continual", "--data", str(_data(tmp)), "--sequence", "3",
-                     "--probe", str(probe), "--retrieval", "bm25", "--format", "none", "--json", str(out),
-                     *FAST]) == 0
+        assert (
+            main(
+                [
+                    "-m",
+                    "tiny-random",
+                    "bench",
+                    "continual",
+                    "--data",
+                    str(_data(tmp)),
+                    "--sequence",
+                    "3",
+                    "--probe",
+                    str(probe),
+                    "--retrieval",
+                    "bm25",
+                    "--format",
+                    "none",
+                    "--json",
+                    str(out),
+                    *FAST,
+                ]
+            )
+            == 0
+        )
     finally:
         torch.set_num_threads(before)
     return json.loads(out.read_text())
@@ -67,41 +88,44 @@ def test_forgetting_pane_loads_switches_and_rejects_bad_files(tmp_path, report):
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"conditions": {}}))
 
-    async def scenario():
-        app = PaneApp()
-        async with app.run_test(size=(140, 30)) as pilot:
-            pane = app.query_one(ForgettingPane)
-            table = pane.query_one("#forget-matrix", DataTable)
-            assert pane.load(str(good)) is True
+    app = PaneApp()
+
+    async def scenario(pilot):
+        pane = app.query_one(ForgettingPane)
+        table = pane.query_one("#forget-matrix", DataTable)
+        assert pane.load(str(good)) is True
+        await pilot.pause()
+        assert table.row_count == 3 and len(table.columns) == 1 + 3 + 1  # after update, 3 documents, probe
+        assert [str(c.label) for c in table.columns.values()][-1] == "probe"
+        red = table.get_cell_at(Coordinate(2, 1))  # document 1 after update 3: 100% → 50%
+        assert str(red) == "50% (-50)" and red.style == "bold red"
+        assert table.get_cell_at(Coordinate(2, 2)).style == "yellow"  # 100% → 90%
+        assert table.get_cell_at(Coordinate(1, 1)).style == "green"  # 100% → 97%
+        assert str(table.get_cell_at(Coordinate(0, 2))) == ""  # above the diagonal
+        summary = str(pane.query_one("#forget-summary", Static).render())
+        assert "merge: earlier documents -30 pts mean" in summary and "worst -50 pts" in summary
+        assert "misses the within-5-points goal" in summary.splitlines()[0]
+        assert "replay: earlier documents +0 pts mean" in summary and "meets the within-5-points goal" in summary
+        assert "probe 0% → 0%" in summary
+
+        select = pane.query_one("#forget-strategy", Select)
+        assert [str(o[0]) for o in select._options if isinstance(o[1], str)] == ["merge", "adapters", "replay"]
+        select.value = "replay"
+        await pilot.pause()
+        assert pane.strategy == "replay" and table.row_count == 3
+        cell = table.get_cell_at(Coordinate(2, 1))
+        assert str(cell) == "0% (+0)" and cell.style == "green"
+
+        shown = _cells(table)
+        for path, expected in (
+            (broken, "not valid JSON"),
+            (wrong, "not a bench continual report"),
+            (tmp_path / "none.json", "no such file"),
+        ):
+            assert pane.load(str(path)) is False
             await pilot.pause()
-            assert table.row_count == 3 and len(table.columns) == 1 + 3 + 1  # after update, 3 documents, probe
-            assert [str(c.label) for c in table.columns.values()][-1] == "probe"
-            red = table.get_cell_at(Coordinate(2, 1))  # document 1 after update 3: 100% → 50%
-            assert str(red) == "50% (-50)" and red.style == "bold red"
-            assert table.get_cell_at(Coordinate(2, 2)).style == "yellow"  # 100% → 90%
-            assert table.get_cell_at(Coordinate(1, 1)).style == "green"  # 100% → 97%
-            assert str(table.get_cell_at(Coordinate(0, 2))) == ""  # above the diagonal
-            summary = str(pane.query_one("#forget-summary", Static).render())
-            assert "merge: earlier documents -30 pts mean" in summary and "worst -50 pts" in summary
-            assert "misses the within-5-points goal" in summary.splitlines()[0]
-            assert "replay: earlier documents +0 pts mean" in summary and "meets the within-5-points goal" in summary
-            assert "probe 0% → 0%" in summary
+            assert expected in app.errors[-1]
+            assert _cells(table) == shown and pane.strategy == "replay"
+        assert len(app.errors) == 3
 
-            select = pane.query_one("#forget-strategy", Select)
-            assert [str(o[0]) for o in select._options if isinstance(o[1], str)] == ["merge", "adapters", "replay"]
-            select.value = "replay"
-            await pilot.pause()
-            assert pane.strategy == "replay" and table.row_count == 3
-            cell = table.get_cell_at(Coordinate(2, 1))
-            assert str(cell) == "0% (+0)" and cell.style == "green"
-
-            shown = _cells(table)
-            for path, expected in ((broken, "not valid JSON"), (wrong, "not a bench continual report"),
-                                   (tmp_path / "none.json", "no such file")):
-                assert pane.load(str(path)) is False
-                await pilot.pause()
-                assert expected in app.errors[-1]
-                assert _cells(table) == shown and pane.strategy == "replay"
-            assert len(app.errors) == 3
-
-    asyncio.run(scenario())
+    drive(app, scenario, size=(140, 30), ready=False)

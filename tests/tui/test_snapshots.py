@@ -9,24 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from seal_desk.knowledge.documents import load_documents
-from seal_desk.events import AnswerGraded, Message, Progress, TokenGenerated, TrainStep
-from seal_desk.workspace.database import Workspace
 from tui_helpers import REPO, idle, make_app
+
+from seal_desk.events import AnswerGraded, Message, Progress, TokenGenerated, TrainStep
+from seal_desk.knowledge.documents import load_documents
+from seal_desk.workspace.database import Workspace
 
 WIDE = (100, 30)
 SMALL = (80, 24)
 
 
 @pytest.fixture
-def ws(tmp_path, monkeypatch):
+def ws(workspace, monkeypatch):
+    """The workspace holding tests/tui/data/facts.json."""
     monkeypatch.chdir(REPO)  # document paths show relative to the working folder
-    workspace = Workspace(tmp_path / "ws")
     [doc] = load_documents([Path("tests/tui/data/facts.json")])
     workspace.add_document(doc)
-    yield workspace
-    workspace.close()
+    return workspace
 
 
 def add_history(ws: Workspace) -> int:
@@ -39,15 +38,38 @@ def add_history(ws: Workspace) -> int:
     for phase, answers in (("before", before), ("after", after)):
         for q, answer in zip(qs, answers):
             correct = q.answer.lower() in answer.lower()
-            rows.append({"question_id": q.id, "phase": phase, "question": q.question, "gold": q.answer,
-                         "answer": answer, "correct": int(correct), "exact": int(correct), "f1": float(correct)})
+            rows.append(
+                {
+                    "question_id": q.id,
+                    "phase": phase,
+                    "question": q.question,
+                    "gold": q.answer,
+                    "answer": answer,
+                    "correct": int(correct),
+                    "exact": int(correct),
+                    "f1": float(correct),
+                }
+            )
     cancelled = ws.start_run("learn", "tiny-random", {}, doc.id)
     ws.finish_run(cancelled, "cancelled", {})
     run_id = ws.start_run("learn", "tiny-random", {}, doc.id)
-    adapter_id = ws.add_adapter("Zorblat Industries", ws.adapters_dir / "20250101-120000-Zorblat-Industries",
-                                "0" * 64, doc.id, "tiny-random", {})
-    summary = {"questions": 3, "accuracy_before": 0.0, "accuracy_after": 2 / 3, "lax_before": 0.0, "lax_after": 1.0,
-               "f1_before": 0.1, "f1_after": 0.72}
+    adapter_id = ws.add_adapter(
+        "Zorblat Industries",
+        ws.adapters_dir / "20250101-120000-Zorblat-Industries",
+        "0" * 64,
+        doc.id,
+        "tiny-random",
+        {},
+    )
+    summary = {
+        "questions": 3,
+        "accuracy_before": 0.0,
+        "accuracy_after": 2 / 3,
+        "lax_before": 0.0,
+        "lax_after": 1.0,
+        "f1_before": 0.1,
+        "f1_after": 0.72,
+    }
     ws.finish_run(run_id, "done", summary, rows, adapter_id)
     return adapter_id
 
@@ -75,8 +97,8 @@ async def highlight_passage(pilot) -> None:
     await pilot.pause()
 
 
-def test_library_empty(snap_compare, tmp_path):
-    assert snap(snap_compare, make_app(Workspace(tmp_path / "empty")), SMALL)
+def test_library_empty(snap_compare, workspace):
+    assert snap(snap_compare, make_app(workspace), SMALL)
 
 
 @pytest.mark.parametrize("size", [WIDE, SMALL], ids=["100x30", "80x24"])
@@ -99,9 +121,11 @@ def test_self_edits(snap_compare, ws):
         app = pilot.app
         doc_id = ws.documents()[0]["id"]
         drafts = app.drafts.start(doc_id, 0, "implications", 2)
-        drafts.samples[0].text = ("1. Zorblat Industries was founded in 1987.\n2. Mira Kostadinova founded Zorblat "
-                                  "Industries.\n3. Zorblat Industries is based in Velmora.\n4. The company makes "
-                                  "ceramic wind turbines.")
+        drafts.samples[0].text = (
+            "1. Zorblat Industries was founded in 1987.\n2. Mira Kostadinova founded Zorblat "
+            "Industries.\n3. Zorblat Industries is based in Velmora.\n4. The company makes "
+            "ceramic wind turbines."
+        )
         drafts.samples[1].text = "- Wind turbines can be made of ceramic.\n- Velmora is a town."
         for d in drafts.samples:
             d.done = True
@@ -142,14 +166,19 @@ def test_training(snap_compare, ws, size):
         events = [Progress("before", 0, 3)]
         for i, correct in enumerate((False, True, False)):
             events.append(AnswerGraded("before", f"q{i}", "a", "x", correct, i + 1, 3))
-        events += [Progress("before", 3, 3), Progress("self-edit", 0, 2, "Zorblat Industries"),
-                   TokenGenerated(0, "1. Zorblat was founded in 1987."), Progress("self-edit", 2, 2),
-                   Message("2 sequences from your picks", "info")]
+        events += [
+            Progress("before", 3, 3),
+            Progress("self-edit", 0, 2, "Zorblat Industries"),
+            TokenGenerated(0, "1. Zorblat was founded in 1987."),
+            Progress("self-edit", 2, 2),
+            Message("2 sequences from your picks", "info"),
+        ]
         total = 60
         for step in range(1, 41):
-            loss = 3.2 * (0.93 ** step) + 0.15 * ((step * 7) % 5) / 5
-            events.append(TrainStep(step, total, (step - 1) // 6 + 1, 10, loss, 1e-3 * (1 - step / total),
-                                    step * 48, step * 0.25))
+            loss = 3.2 * (0.93**step) + 0.15 * ((step * 7) % 5) / 5
+            events.append(
+                TrainStep(step, total, (step - 1) // 6 + 1, 10, loss, 1e-3 * (1 - step / total), step * 48, step * 0.25)
+            )
         for event in events:
             pane.handle_event(event)
         pane.query_one("#train-plot")._draw()
@@ -198,13 +227,31 @@ def add_rl_run(ws: Workspace) -> None:
     """A finished one-round outer-loop run with fixed rewards (paths are fixed strings, not temp folders)."""
     from seal_desk.restem.records import Candidate, PassageOutcome, RlRecords, RoundRecord
 
-    records = RlRecords(ws, "/runs/rl-demo", "tiny-random", "/data/train_passages.json",
-                        {"outer": {"rounds": 1, "passages": 4, "k": 3, "eval_times": 1}})
-    rewards = [(0.2, [[0.2], [0.0], [0.4]]), (0.5, [[0.5], [0.5], [0.25]]), (0.0, [[0.33], [0.0], [0.0]]),
-               (0.25, [[0.25], [0.5], [0.75]])]
+    records = RlRecords(
+        ws,
+        "/runs/rl-demo",
+        "tiny-random",
+        "/data/train_passages.json",
+        {"outer": {"rounds": 1, "passages": 4, "k": 3, "eval_times": 1}},
+    )
+    rewards = [
+        (0.2, [[0.2], [0.0], [0.4]]),
+        (0.5, [[0.5], [0.5], [0.25]]),
+        (0.0, [[0.33], [0.0], [0.0]]),
+        (0.25, [[0.25], [0.5], [0.75]]),
+    ]
     for i, (baseline, per) in enumerate(rewards):
-        records.record(PassageOutcome(1, f"sha{i}", f"Passage {i}", "[]", baseline,
-                                      [Candidate(f"edit {j}", r) for j, r in enumerate(per)], 60.0))
+        records.record(
+            PassageOutcome(
+                1,
+                f"sha{i}",
+                f"Passage {i}",
+                "[]",
+                baseline,
+                [Candidate(f"edit {j}", r) for j, r in enumerate(per)],
+                60.0,
+            )
+        )
     records.finish_round(RoundRecord(1, "/runs/rl-demo/round-1/generator", 3, 1.234))
     records.finish("done")
 

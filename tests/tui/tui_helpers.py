@@ -1,12 +1,14 @@
-"""Helpers for the TUI tests: a fast tiny-model app, waiting on background work, a text screen dump."""
+"""Helpers for the TUI tests: a fast tiny-model app, a Pilot session of it, waiting on background work,
+a text screen dump."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Callable
+from typing import Optional
 
 from seal_desk.config import InnerLoopConfig, LoraSettings, RecallConfig, SealConfig, SelfEditConfig
 
@@ -14,6 +16,7 @@ DATA = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parents[2]
 FACTS = DATA / "facts.json"
 ARC = DATA / "arc_challenges.json"  # arc_solutions.json beside it holds the test outputs
+SIZE = (100, 34)
 
 
 def fast_config(epochs: int = 2) -> SealConfig:
@@ -34,6 +37,25 @@ def make_app(workspace, config: SealConfig | None = None, **kwargs):
     from seal_desk.tui.app import SealDeskApp
 
     return SealDeskApp(workspace=workspace, loader=tiny_loader, config=config or fast_config(), **kwargs)
+
+
+def drive(
+    app,
+    scenario: Callable[..., Awaitable[None]],
+    size: tuple[int, int] = SIZE,
+    message_hook: Optional[Callable] = None,
+    ready: bool = True,
+) -> None:
+    """Run `await scenario(pilot)` in a Pilot session of `app`, once the model is loaded and no job is
+    pending (`ready=False`: at once)."""
+
+    async def session() -> None:
+        async with app.run_test(size=size, message_hook=message_hook) as pilot:
+            if ready:
+                await idle(pilot)
+            await scenario(pilot)
+
+    asyncio.run(session())
 
 
 async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
@@ -70,16 +92,18 @@ def screen_text(app) -> str:
     from rich.console import Console
 
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
-                      record=True, legacy_windows=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens,
-                                                       simplify=True))
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system=None,
+        record=True,
+        legacy_windows=False,
+    )
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens, simplify=True))
     return console.export_text()
 
 
 def errors(app) -> list[str]:
     return [text for severity, text in app.notices if severity == "error"]
-
-
-def run(coro) -> None:
-    asyncio.run(coro)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, cast
+from typing import TYPE_CHECKING, Optional
 
 from rich.text import Text
 from textual import on
@@ -14,10 +14,16 @@ from textual.widgets import DataTable, Input, Label, RichLog, Select
 
 from seal_desk.errors import InputError
 from seal_desk.tui.formatting import one_line
+from seal_desk.tui.host import host
 from seal_desk.tui.jobs import Job
+from seal_desk.tui.messages import (
+    ActivateAdapterRequested,
+    DeactivateAdapterRequested,
+    DeleteAdapterRequested,
+    ExportAdapterRequested,
+)
 
 if TYPE_CHECKING:
-    from seal_desk.tui.app import SealDeskApp
     from seal_desk.workspace.database import AdapterRecord
 
 BASE = -1  # the ask box's "base model" choice
@@ -32,25 +38,22 @@ class AdaptersPane(Vertical):
         Binding("d,delete", "delete", "Delete"),
     ]
 
-    @property
-    def sapp(self) -> "SealDeskApp":
-        return cast("SealDeskApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Label("Saved adapters (space: activate/deactivate · x: export · d: delete)", classes="section")
         yield DataTable(id="adapter-table", cursor_type="row")
         yield Label("Ask the model", classes="section")
         with Horizontal(id="ask-row"):
             yield Select([("base model", BASE)], value=BASE, allow_blank=False, compact=True, id="ask-adapter")
-            yield Input(placeholder="Ask anything, e.g. Who founded Zorblat Industries?  (enter)", compact=True,
-                        id="ask-input")
+            yield Input(
+                placeholder="Ask anything, e.g. Who founded Zorblat Industries?  (enter)", compact=True, id="ask-input"
+            )
         yield RichLog(id="ask-log", wrap=True, markup=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#adapter-table", DataTable)
         for col in ("", "id", "name", "document", "model", "folder"):
             table.add_column(col, key=col or "active")
-        self.sapp.workspace_changed.subscribe(self, self._workspace_changed)
+        host(self).workspace_changed.subscribe(self, self._workspace_changed)
         self.refresh_adapters()
 
     def _workspace_changed(self, topic: str) -> None:
@@ -59,20 +62,22 @@ class AdaptersPane(Vertical):
 
     # table -------------------------------------------------------------------------------------
     def refresh_adapters(self) -> None:
-        ws = self.sapp.workspace
+        ws = host(self).workspace
         table = self.query_one("#adapter-table", DataTable)
         current = self.selected_id
         table.clear()
         titles = {d["id"]: d["title"] for d in ws.documents()}
         records = ws.adapters()
-        engine = self.sapp.engine
+        engine = host(self).engine
         for a in records:
             other_model = engine is not None and a.model != engine.loaded.name
             table.add_row(
                 Text("●", style="bold green") if a.active else Text(""),
-                f"#{a.id}", Text(one_line(a.name, 28)),
+                f"#{a.id}",
+                Text(one_line(a.name, 28)),
                 Text(one_line(titles.get(a.document_id, "—"), 24)) if a.document_id else "—",
-                Text(a.model, style="dim" if not other_model else "red"), Text(Path(a.path).name),
+                Text(a.model, style="dim" if not other_model else "red"),
+                Text(Path(a.path).name),
                 key=str(a.id),
             )
         ids = [a.id for a in records]
@@ -100,12 +105,12 @@ class AdaptersPane(Vertical):
             return None
         return int(key.value) if key.value is not None else None
 
-    def _record(self) -> Optional["AdapterRecord"]:
+    def _record(self) -> Optional[AdapterRecord]:
         adapter_id = self.selected_id
         if adapter_id is None:
             self.app.notify("No adapter selected: teach the model a document first.", severity="warning")
             return None
-        return self.sapp.workspace.adapter(adapter_id)
+        return host(self).workspace.adapter(adapter_id)
 
     # actions -----------------------------------------------------------------------------------
     def action_toggle_active(self) -> None:
@@ -113,11 +118,9 @@ class AdaptersPane(Vertical):
         if record is None:
             return
         if record.active:
-            self.sapp.workspace.set_adapter_active(record.id, False)
-            self.sapp.active_adapter_changed()
-            self.app.notify(f"Adapter #{record.id} deactivated: the ask box uses the base model.")
-            return
-        self.sapp.activate_adapter(record.id)
+            self.post_message(DeactivateAdapterRequested(record.id))
+        else:
+            self.post_message(ActivateAdapterRequested(record.id))
 
     @on(DataTable.RowSelected, "#adapter-table")
     def _row_selected(self) -> None:
@@ -127,24 +130,28 @@ class AdaptersPane(Vertical):
         record = self._record()
         if record is None:
             return
-        from seal_desk.tui.screens.confirm import Confirm
+        from seal_desk.tui.dialogs.confirm import Confirm
 
         def confirmed(yes: Optional[bool]) -> None:
             if yes:
-                self.sapp.delete_adapter(record.id)
+                self.post_message(DeleteAdapterRequested(record.id))
 
-        self.app.push_screen(Confirm(f"Delete adapter #{record.id} '{record.name}'?",
-                                     "Its folder in the workspace is removed too.", "Delete"), confirmed)
+        self.app.push_screen(
+            Confirm(
+                f"Delete adapter #{record.id} '{record.name}'?", "Its folder in the workspace is removed too.", "Delete"
+            ),
+            confirmed,
+        )
 
     def action_export(self) -> None:
         record = self._record()
         if record is None:
             return
-        from seal_desk.tui.screens.export import ExportDialog
+        from seal_desk.tui.dialogs.export import ExportDialog
 
         def chosen(result: Optional[tuple[str, bool]]) -> None:
             if result:
-                self.sapp.export_adapter(record.id, Path(result[0]).expanduser(), result[1])
+                self.post_message(ExportAdapterRequested(record.id, Path(result[0]).expanduser(), result[1]))
 
         self.app.push_screen(ExportDialog(record.id, record.name), chosen)
 
@@ -157,7 +164,7 @@ class AdaptersPane(Vertical):
         value = self.query_one("#ask-adapter", Select).value
         adapter_id = value if isinstance(value, int) and value != BASE else None
         label = "base model" if adapter_id is None else f"adapter #{adapter_id}"
-        app = self.sapp
+        app = host(self)
 
         def work(job: Job) -> str:
             engine = app.require_engine()
@@ -165,14 +172,18 @@ class AdaptersPane(Vertical):
             if adapter_id is not None:
                 record = app.workspace.adapter(adapter_id)
                 if record.model != engine.loaded.name:
-                    raise InputError(f"adapter #{adapter_id} was trained on {record.model}; "
-                                     f"the loaded model is {engine.loaded.name}")
+                    raise InputError(
+                        f"adapter #{adapter_id} was trained on {record.model}; the loaded model is {engine.loaded.name}"
+                    )
                 name = engine.load_adapter(adapter_id)
             return engine.ask(prompt, name)
 
         log = self.query_one("#ask-log", RichLog)
-        job = Job("ask", f"Asking the {label}",
-                  on_done=lambda reply: log.write(Text.assemble((f"{label}: ", "bold cyan"), reply or "(no answer)")))
-        if self.sapp.start_job(job, work) is not None:
+        job = Job(
+            "ask",
+            f"Asking the {label}",
+            on_done=lambda reply: log.write(Text.assemble((f"{label}: ", "bold cyan"), reply or "(no answer)")),
+        )
+        if host(self).start_job(job, work) is not None:
             log.write(Text.assemble(("› ", "bold"), (prompt, "bold")))
             event.input.value = ""

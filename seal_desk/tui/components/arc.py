@@ -9,7 +9,7 @@ and the task is marked solved or failed in the list.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Optional, cast
+from typing import TYPE_CHECKING, Optional
 
 from rich.console import Group
 from rich.text import Text
@@ -18,37 +18,33 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, RichLog, Select, Static, TextArea
 
-from seal_desk.arc.self_edit import ArcConfig
+from seal_desk.arc.self_edit import ArcSelfEdit
 from seal_desk.errors import InputError
 from seal_desk.events import ArcTaskScored, Event, Message, Progress, TokenGenerated, TrainStep
-from seal_desk.tui.components.loss_plot import LossPlot
 from seal_desk.tui.formatting import one_line
+from seal_desk.tui.messages import ArcRequested, CancelRequested
+from seal_desk.tui.widgets.loss_plot import LossPlot
 
 if TYPE_CHECKING:
     from seal_desk.arc.task import ArcTask, Grid
     from seal_desk.arc.ttt import TaskResult
-    from seal_desk.tui.app import SealDeskApp
 
 EXAMPLE = "../shared/data/arc/arc-agi_evaluation_challenges_filtered_1B_eval_set.json"
 MODES = (("in-context", "icl"), ("self-edit (model writes config)", "self-edit"), ("config JSON below", "config"))
-DEFAULT_CONFIG = json.dumps(ArcConfig().to_json(), indent=1)
+DEFAULT_CONFIG = json.dumps(ArcSelfEdit().to_json(), indent=1)
 STATUS = {True: "solved", False: "failed", None: "?"}
 
 
-def size(grid: Optional["Grid"]) -> str:
+def size(grid: Optional[Grid]) -> str:
     return f"{len(grid)}×{len(grid[0])}" if grid else "?"
 
 
 class ArcPane(Vertical):
     """Load ARC tasks, show the selected one, solve it with the loaded model."""
 
-    @property
-    def sapp(self) -> "SealDeskApp":
-        return cast("SealDeskApp", self.app)
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.tasks: dict[str, "ArcTask"] = {}
+        self.tasks: dict[str, ArcTask] = {}
         self.selected: Optional[str] = None
         self.running: Optional[str] = None  # the task being solved
         self.results: dict[str, Group] = {}  # the last result drawn per task id
@@ -66,8 +62,9 @@ class ArcPane(Vertical):
             yield Button("Solve", id="arc-solve", variant="primary", compact=True)
             yield Button("Cancel", id="arc-cancel", variant="error", disabled=True, compact=True)
         yield TextArea(DEFAULT_CONFIG, language="json", id="arc-config", soft_wrap=True)
-        yield Label("Load a challenges file (its *solutions* file next to it is found), pick a task, Solve.",
-                    id="arc-info")
+        yield Label(
+            "Load a challenges file (its *solutions* file next to it is found), pick a task, Solve.", id="arc-info"
+        )
         with Horizontal(id="arc-main"):
             with Vertical(id="arc-left"):
                 yield DataTable(id="arc-tasks", cursor_type="row", zebra_stripes=True)
@@ -92,26 +89,30 @@ class ArcPane(Vertical):
     def load(self) -> None:
         raw = self.query_one("#arc-path", Input).value.strip()
         if not raw:
-            self.sapp.notify(f"Give an ARC challenges JSON file, e.g. {EXAMPLE}", severity="warning")
+            self.app.notify(f"Give an ARC challenges JSON file, e.g. {EXAMPLE}", severity="warning")
             return
         from seal_desk.arc.task import load_tasks
 
         try:
             tasks = load_tasks(raw)
         except InputError as exc:
-            self.sapp.notify(str(exc), severity="error")
+            self.app.notify(str(exc), severity="error")
             return
         self.tasks, self.results, self.selected = {t.id: t for t in tasks}, {}, None
         table = self.query_one("#arc-tasks", DataTable)
         table.clear()
         for t in tasks:
             first = t.train[0]
-            table.add_row(one_line(t.id, 16), str(len(t.train)), f"{size(first.input)}→{size(first.output)}", "—",
-                          key=t.id)
+            table.add_row(
+                one_line(t.id, 16), str(len(t.train)), f"{size(first.input)}→{size(first.output)}", "—", key=t.id
+            )
         self.show_task(tasks[0].id)
         graded = sum(t.solved_known for t in tasks)
-        self.sapp.notify(f"Loaded {len(tasks)} ARC task(s)" + ("" if graded == len(tasks) else
-                                                               f", {graded} with solutions to grade against") + ".")
+        self.app.notify(
+            f"Loaded {len(tasks)} ARC task(s)"
+            + ("" if graded == len(tasks) else f", {graded} with solutions to grade against")
+            + "."
+        )
 
     @on(DataTable.RowHighlighted, "#arc-tasks")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -136,23 +137,23 @@ class ArcPane(Vertical):
     @on(Button.Pressed, "#arc-solve")
     def solve(self) -> None:
         if self.selected is None:
-            self.sapp.notify("Load an ARC file and pick a task first.", severity="warning")
+            self.app.notify("Load an ARC file and pick a task first.", severity="warning")
             return
         mode = str(self.query_one("#arc-mode", Select).value)
-        config: Optional[ArcConfig] = None
+        config: Optional[ArcSelfEdit] = None
         if mode == "config":
             from seal_desk.arc.self_edit import parse_config
 
             parsed = parse_config(self.query_one("#arc-config", TextArea).text)
             if not parsed.valid:
-                self.sapp.notify(f"invalid config: {parsed.error}", severity="error")
+                self.app.notify(f"invalid config: {parsed.error}", severity="error")
                 return
             config = parsed.config
-        self.sapp.start_arc(self.tasks[self.selected], mode, config)
+        self.post_message(ArcRequested(self.tasks[self.selected], mode, config))
 
     @on(Button.Pressed, "#arc-cancel")
     def cancel(self) -> None:
-        self.sapp.action_cancel_job()
+        self.post_message(CancelRequested())
 
     def begin(self, task_id: str, mode: str) -> None:
         self.running = task_id
@@ -166,13 +167,16 @@ class ArcPane(Vertical):
         self._info(f"{task_id}: waiting for the model…")
         self._log(f"solving {task_id} ({dict((v, k) for k, v in MODES)[mode]})", "bold")
 
-    def done(self, result: "TaskResult") -> None:
+    def done(self, result: TaskResult) -> None:
         from seal_desk.arc.render import comparison
 
         if result.train is not None:
             t = result.train
-            self._log(f"trained {result.episodes} episodes: {t.steps} steps, loss {t.first_loss:.3f}→"
-                      f"{t.final_loss:.3f}, {t.seconds:.1f}s", "dim")
+            self._log(
+                f"trained {result.episodes} episodes: {t.steps} steps, loss {t.first_loss:.3f}→"
+                f"{t.final_loss:.3f}, {t.seconds:.1f}s",
+                "dim",
+            )
         parts: list = []
         if result.self_edit is not None:
             parts.append(Text(f"self-edit: {one_line(result.self_edit, 200)}", style="dim"))
@@ -197,11 +201,16 @@ class ArcPane(Vertical):
     def handle_event(self, event: Event) -> None:
         if isinstance(event, TrainStep):
             self.query_one(LossPlot).add(event.step, event.loss, event.epoch)
-            self._info(f"training: epoch {event.epoch}/{event.epochs} · step {event.step}/{event.total_steps} · "
-                       f"loss {event.loss:.3f}")
+            self._info(
+                f"training: epoch {event.epoch}/{event.epochs} · step {event.step}/{event.total_steps} · "
+                f"loss {event.loss:.3f}"
+            )
             if event.epoch != self._epoch and self._epoch or event.step == event.total_steps:
-                self._log(f"epoch {event.epoch if event.step == event.total_steps else self._epoch}: "
-                          f"loss {event.loss:.3f} (step {event.step}/{event.total_steps})", "dim")
+                self._log(
+                    f"epoch {event.epoch if event.step == event.total_steps else self._epoch}: "
+                    f"loss {event.loss:.3f} (step {event.step}/{event.total_steps})",
+                    "dim",
+                )
             self._epoch = event.epoch
         elif isinstance(event, TokenGenerated):
             if event.sample == 0:
@@ -215,8 +224,10 @@ class ArcPane(Vertical):
             if event.task_id in self.tasks:  # (another file may have been loaded meanwhile)
                 self.query_one("#arc-tasks", DataTable).update_cell(event.task_id, "status", status)
             self._info(f"{event.task_id}: {status} in {event.seconds:.1f}s")
-            self._log(f"{event.task_id}: {status} in {event.seconds:.1f}s",
-                      "green" if event.solved else "red" if event.solved is False else "yellow")
+            self._log(
+                f"{event.task_id}: {status} in {event.seconds:.1f}s",
+                "green" if event.solved else "red" if event.solved is False else "yellow",
+            )
         elif isinstance(event, Message):
             self._log(event.text, "yellow" if event.level != "info" else "")
 

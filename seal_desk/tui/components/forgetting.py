@@ -18,8 +18,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from seal_desk.tui.components.path_input import PathSuggester
 from seal_desk.tui.formatting import one_line
+from seal_desk.tui.widgets.path_input import PathSuggester
 
 GOAL, WARN = 0.05, 0.15  # drop (recall fraction) for green / yellow
 
@@ -43,8 +43,7 @@ def check(result: Any) -> Optional[str]:
         m = s.get("matrix") if isinstance(s, dict) else None
         if not isinstance(m, list) or not all(isinstance(r, list) and len(r) == len(titles) for r in m):
             return f"strategy {name}: 'matrix' is not a list of rows of {len(titles)} documents"
-        if not all(isinstance(m[t][j], (int, float)) for t in range(min(len(m), len(titles)))
-                   for j in range(t + 1)):
+        if not all(isinstance(m[t][j], (int, float)) for t in range(min(len(m), len(titles))) for j in range(t + 1)):
             return f"strategy {name}: missing recall on or below the diagonal"
         if not isinstance(s.get("probe", []), list):
             return f"strategy {name}: 'probe' is not a list"
@@ -59,8 +58,10 @@ def summarize(result: dict, name: str) -> str:
     parts = [f"[b]{escape(name)}[/b]:"]
     if drops:
         worst, j = max(drops, key=lambda d: d[0])
-        parts.append(f"earlier documents {_pts(-sum(d for d, _ in drops) / len(drops))} mean, worst {_pts(-worst)} "
-                     f"({escape(one_line(str(result['titles'][j]), 24))}) from right after learning to the end")
+        parts.append(
+            f"earlier documents {_pts(-sum(d for d, _ in drops) / len(drops))} mean, worst {_pts(-worst)} "
+            f"({escape(one_line(str(result['titles'][j]), 24))}) from right after learning to the end"
+        )
         met = worst <= GOAL + 1e-9
         parts.append("[green]meets[/] the within-5-points goal" if met else "[red]misses[/] the within-5-points goal")
     else:
@@ -85,12 +86,20 @@ class ForgettingPane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row", id="forget-row"):
             yield Label("report", classes="row-label")
-            yield Input(self.initial_path, placeholder="JSON from `seal-desk bench continual --json OUT`",
-                        suggester=PathSuggester(only_supported=False), id="forget-path", compact=True)
+            yield Input(
+                self.initial_path,
+                placeholder="JSON from `seal-desk bench continual --json OUT`",
+                suggester=PathSuggester(only_supported=False),
+                id="forget-path",
+                compact=True,
+            )
             yield Button("Load", id="forget-load", variant="primary", compact=True)
             yield Select([], prompt="strategy", compact=True, id="forget-strategy")
-        yield Label("Recall per document (columns) after each update (rows); (±pts) since right after learning: "
-                    "green within 5, yellow 5–15 drop, red more.", id="forget-info")
+        yield Label(
+            "Recall per document (columns) after each update (rows); (±pts) since right after learning: "
+            "green within 5, yellow 5–15 drop, red more.",
+            id="forget-info",
+        )
         yield DataTable(id="forget-matrix", cursor_type="none", zebra_stripes=True)
         yield Static("No report loaded.", id="forget-summary")
 
@@ -156,8 +165,9 @@ class ForgettingPane(Vertical):
                     cells.append(Text(f"{x:.0%}", style="bold", justify="right"))
                 else:
                     drop = m[j][j] - x
-                    cells.append(Text(f"{x:.0%} ({_pts(-drop).replace(' pts', '')})", style=_style(drop),
-                                      justify="right"))
+                    cells.append(
+                        Text(f"{x:.0%} ({_pts(-drop).replace(' pts', '')})", style=_style(drop), justify="right")
+                    )
             if probe:
                 cells.append(Text(f"{probe[t]:.0%}" if t < len(probe) else "", justify="right"))
             table.add_row(*cells, key=str(t))

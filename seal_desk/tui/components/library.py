@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, cast
+from pathlib import Path
+from typing import Optional
 
 from rich.text import Text
 from textual import on
@@ -13,13 +14,18 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from seal_desk.knowledge.documents import Question
 from seal_desk.errors import SealDeskError
-from seal_desk.tui.components.path_input import PathInput
+from seal_desk.knowledge.documents import Question
 from seal_desk.tui.formatting import display_path, one_line, pct
-
-if TYPE_CHECKING:
-    from seal_desk.tui.app import SealDeskApp
+from seal_desk.tui.host import host
+from seal_desk.tui.messages import (
+    AddDocumentsRequested,
+    DocumentSelected,
+    QuestionsRequested,
+    RemoveDocumentRequested,
+    TabRequested,
+)
+from seal_desk.tui.widgets.path_input import PathInput
 
 
 @dataclass(frozen=True)
@@ -50,18 +56,15 @@ class LibraryPane(Vertical):
         Binding("e", "edit_question", "Edit Q"),
         Binding("d,delete", "delete", "Delete"),
         Binding("w", "write_questions", "Write Qs", show=False),
-        Binding("l", "learn", "Learn →"),
+        Binding("l", "open_self_edits", "Learn →"),
     ]
-
-    @property
-    def sapp(self) -> "SealDeskApp":
-        return cast("SealDeskApp", self.app)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="lib-top"):
             yield Label("Add", id="lib-add-label")
-            yield PathInput(placeholder="a file or folder: type a path, tab completes, enter adds", compact=True,
-                            id="lib-path")
+            yield PathInput(
+                placeholder="a file or folder: type a path, tab completes, enter adds", compact=True, id="lib-path"
+            )
         with Horizontal(id="lib-body"):
             yield DocumentTree(id="lib-tree")
             with VerticalScroll(id="lib-detail-box"):
@@ -69,12 +72,14 @@ class LibraryPane(Vertical):
         yield Label("", id="lib-hint")
 
     def on_mount(self) -> None:
-        self.sapp.workspace_changed.subscribe(self, self._workspace_changed)
+        host(self).workspace_changed.subscribe(self, self._workspace_changed)
         self.refresh_documents()
-        docs = self.sapp.workspace.documents()
-        if docs and self.sapp.document_id is None:
-            self.sapp.document_id = docs[-1]["id"]
-        self.focus_document(self.sapp.document_id, focus=True)
+        docs = host(self).workspace.documents()
+        doc_id = host(self).document_id
+        if docs and doc_id is None:
+            doc_id = docs[-1]["id"]
+            self.post_message(DocumentSelected(doc_id))
+        self.focus_document(doc_id, focus=True)
         if not docs:
             self.query_one(PathInput).focus()
 
@@ -85,11 +90,13 @@ class LibraryPane(Vertical):
 
     def refresh_documents(self) -> None:
         tree = self.query_one(DocumentTree)
-        ws = self.sapp.workspace
+        ws = host(self).workspace
         expanded = {n.data.doc_id for n in tree.root.children if n.is_expanded and n.data}
         expanded_passages = {
             (p.data.doc_id, p.data.passage_idx)
-            for n in tree.root.children for p in n.children if p.is_expanded and p.data
+            for n in tree.root.children
+            for p in n.children
+            if p.is_expanded and p.data
         }
         current = tree.cursor_node.data if tree.cursor_node is not None else None
         tree.clear()
@@ -105,10 +112,12 @@ class LibraryPane(Vertical):
             if current == dnode.data:
                 target = dnode
             for idx, passage in enumerate(doc.passages):
-                plabel = Text.assemble((f"¶{idx + 1} ", "dim"), one_line(passage.title, 34),
-                                       (f"  {len(passage.questions)}?", "dim"))
-                pnode = dnode.add(plabel, NodeRef("passage", doc.id, idx, passage.id),
-                                  expand=(doc.id, idx) in expanded_passages)
+                plabel = Text.assemble(
+                    (f"¶{idx + 1} ", "dim"), one_line(passage.title, 34), (f"  {len(passage.questions)}?", "dim")
+                )
+                pnode = dnode.add(
+                    plabel, NodeRef("passage", doc.id, idx, passage.id), expand=(doc.id, idx) in expanded_passages
+                )
                 if current == pnode.data:
                     target = pnode
                 for q in passage.questions:
@@ -143,19 +152,22 @@ class LibraryPane(Vertical):
     @on(Tree.NodeHighlighted, "#lib-tree")
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
         ref = event.node.data
-        if ref is not None and self.sapp.document_id != ref.doc_id:
-            self.sapp.document_id = ref.doc_id
+        if ref is not None and host(self).document_id != ref.doc_id:
+            self.post_message(DocumentSelected(ref.doc_id))
         self.show_detail(ref)
 
     def show_detail(self, ref: Optional[NodeRef]) -> None:
         detail = self.query_one("#lib-detail", Static)
         if ref is None:
-            detail.update(Text.from_markup(
-                "[b]Your library[/b]\n\nAdd text, Markdown, HTML, PDF or SQuAD-style JSON files. Each document is "
-                "split into passages; questions about a passage measure what the model recalls without seeing it.\n\n"
-                "[dim]a[/] add a path   [dim]o[/] browse   [dim]n[/] new question"))
+            detail.update(
+                Text.from_markup(
+                    "[b]Your library[/b]\n\nAdd text, Markdown, HTML, PDF or SQuAD-style JSON files. Each document is "
+                    "split into passages; questions about a passage measure what the model recalls without seeing it.\n\n"
+                    "[dim]a[/] add a path   [dim]o[/] browse   [dim]n[/] new question"
+                )
+            )
             return
-        ws = self.sapp.workspace
+        ws = host(self).workspace
         try:
             doc = ws.document(ref.doc_id)
         except SealDeskError:
@@ -164,21 +176,35 @@ class LibraryPane(Vertical):
         if ref.kind == "document":
             runs = [r for r in ws.runs(doc.id) if r.status == "done"]
             text = Text.assemble(
-                (doc.title, "bold"), "\n", (display_path(doc.path), "dim"), "\n\n",
+                (doc.title, "bold"),
+                "\n",
+                (display_path(doc.path), "dim"),
+                "\n\n",
                 f"{len(doc.passages)} passage(s), {doc.n_questions} question(s)\n",
             )
             if runs:
                 s = runs[-1].summary
-                text.append(f"last run #{runs[-1].id}: recall {pct(s.get('accuracy_before'))} → "
-                            f"{pct(s.get('accuracy_after'))}\n")
+                text.append(
+                    f"last run #{runs[-1].id}: recall {pct(s.get('accuracy_before'))} → "
+                    f"{pct(s.get('accuracy_after'))}\n"
+                )
             if doc.n_questions == 0:
-                text.append("\nNo questions yet: highlight a passage and press n to add one, or w to let "
-                            "the model write some.\n", style="yellow")
+                text.append(
+                    "\nNo questions yet: highlight a passage and press n to add one, or w to let "
+                    "the model write some.\n",
+                    style="yellow",
+                )
             text.append("\nPress l to write self-edits and teach the model this document.", style="dim")
         elif ref.kind == "passage":
             p = doc.passages[ref.passage_idx]
-            text = Text.assemble((p.title, "bold"), (f"   passage {ref.passage_idx + 1}/{len(doc.passages)}", "dim"),
-                                 "\n\n", p.text, "\n\n", (f"{len(p.questions)} question(s)", "dim"))
+            text = Text.assemble(
+                (p.title, "bold"),
+                (f"   passage {ref.passage_idx + 1}/{len(doc.passages)}", "dim"),
+                "\n\n",
+                p.text,
+                "\n\n",
+                (f"{len(p.questions)} question(s)", "dim"),
+            )
             if p.self_edits:
                 text.append(f" · {len(p.self_edits)} supplied self-edit(s)", style="dim")
         else:
@@ -187,9 +213,19 @@ class LibraryPane(Vertical):
             if q is None:
                 detail.update("")
                 return
-            text = Text.assemble(("Question", "dim"), "\n", (q.question, "bold"), "\n\n", ("Answer", "dim"), "\n",
-                                 (q.answer, "bold cyan"), "\n\n", (f"source: {q.source} · passage: {p.title}", "dim"),
-                                 "\n\n", ("e edit · d delete", "dim"))
+            text = Text.assemble(
+                ("Question", "dim"),
+                "\n",
+                (q.question, "bold"),
+                "\n\n",
+                ("Answer", "dim"),
+                "\n",
+                (q.answer, "bold cyan"),
+                "\n\n",
+                (f"source: {q.source} · passage: {p.title}", "dim"),
+                "\n\n",
+                ("e edit · d delete", "dim"),
+            )
         detail.update(text)
 
     # actions -----------------------------------------------------------------------------------
@@ -202,11 +238,11 @@ class LibraryPane(Vertical):
         self.query_one(PathInput).focus()
 
     def action_browse(self) -> None:
-        from seal_desk.tui.screens.file_picker import FilePicker
+        from seal_desk.tui.dialogs.file_picker import FilePicker
 
         def picked(path: Optional[str]) -> None:
             if path:
-                self.sapp.add_documents([path])
+                self.add_documents([path])
 
         self.app.push_screen(FilePicker(), picked)
 
@@ -215,26 +251,37 @@ class LibraryPane(Vertical):
         path = event.value.strip()
         if not path:
             return
-        if self.sapp.add_documents([path]):
+        if self.add_documents([path]):
             event.input.value = ""
+
+    def add_documents(self, paths: list[str]) -> bool:
+        """Ask the app to load `paths`; False when refused at once (a missing path, a load under way)."""
+        for raw in paths:
+            if not Path(raw).expanduser().exists():
+                self.app.notify(f"{raw}: no such file or folder", severity="error")
+                return False
+        busy = host(self).job_running("documents")  # the app warns about it
+        self.post_message(AddDocumentsRequested(paths))
+        return not busy
 
     def action_new_question(self) -> None:
         ref = self.highlighted
         if ref is None or ref.kind == "document":
-            self.app.notify("Highlight a passage (or one of its questions) to add a question to it.",
-                            severity="warning")
+            self.app.notify(
+                "Highlight a passage (or one of its questions) to add a question to it.", severity="warning"
+            )
             return
-        from seal_desk.tui.screens.question_editor import QuestionEditor
+        from seal_desk.tui.dialogs.question_editor import QuestionEditor
 
         def saved(result: Optional[tuple[str, str]]) -> None:
             if result is None:
                 return
             try:
-                self.sapp.workspace.add_question(ref.passage_id, Question(result[0], result[1], "user"))
+                host(self).workspace.add_question(ref.passage_id, Question(result[0], result[1], "user"))
             except SealDeskError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
-            self.sapp.workspace_changed.publish("questions")
+            host(self).workspace_changed.publish("questions")
             self.app.notify("Question added.")
 
         self.app.push_screen(QuestionEditor("New question"), saved)
@@ -244,19 +291,19 @@ class LibraryPane(Vertical):
         if ref is None or ref.kind != "question":
             self.app.notify("Highlight a question to edit it.", severity="warning")
             return
-        doc = self.sapp.workspace.document(ref.doc_id)
+        doc = host(self).workspace.document(ref.doc_id)
         q = next(q for q in doc.passages[ref.passage_idx].questions if q.id == ref.question_id)
-        from seal_desk.tui.screens.question_editor import QuestionEditor
+        from seal_desk.tui.dialogs.question_editor import QuestionEditor
 
         def saved(result: Optional[tuple[str, str]]) -> None:
             if result is None:
                 return
             try:
-                self.sapp.workspace.update_question(ref.question_id, *result)
+                host(self).workspace.update_question(ref.question_id, *result)
             except SealDeskError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
-            self.sapp.workspace_changed.publish("questions")
+            host(self).workspace_changed.publish("questions")
             self.show_detail(ref)
 
         self.app.push_screen(QuestionEditor("Edit question", q.question, q.answer), saved)
@@ -265,41 +312,40 @@ class LibraryPane(Vertical):
         ref = self.highlighted
         if ref is None:
             return
-        ws = self.sapp.workspace
+        ws = host(self).workspace
         if ref.kind == "question":
             ws.delete_question(ref.question_id)
-            self.sapp.workspace_changed.publish("questions")
+            host(self).workspace_changed.publish("questions")
             self.app.notify("Question deleted.")
             return
         doc = ws.document(ref.doc_id)
-        from seal_desk.tui.screens.confirm import Confirm
+        from seal_desk.tui.dialogs.confirm import Confirm
 
         def confirmed(yes: Optional[bool]) -> None:
-            if not yes:
-                return
-            ws.remove_document(ref.doc_id)
-            self.sapp.drafts.forget_document(ref.doc_id)
-            remaining = ws.documents()
-            if self.sapp.document_id == ref.doc_id:
-                self.sapp.document_id = remaining[-1]["id"] if remaining else None
-            self.sapp.workspace_changed.publish("documents")
-            self.app.notify(f"Removed '{doc.title}'.")
+            if yes:
+                self.post_message(RemoveDocumentRequested(ref.doc_id))
 
-        self.app.push_screen(Confirm(
-            f"Remove '{doc.title}' ({len(doc.passages)} passages, {doc.n_questions} questions) from the library?",
-            "Its runs stay in the history; saved adapters are kept.", "Remove"), confirmed)
+        self.app.push_screen(
+            Confirm(
+                f"Remove '{doc.title}' ({len(doc.passages)} passages, {doc.n_questions} questions) from the library?",
+                "Its runs stay in the history; saved adapters are kept.",
+                "Remove",
+            ),
+            confirmed,
+        )
 
     def action_write_questions(self) -> None:
         ref = self.highlighted
         if ref is None or ref.kind == "document":
             self.app.notify("Highlight a passage to let the model write questions about it.", severity="warning")
             return
-        self.sapp.write_questions(ref.doc_id, ref.passage_idx)
+        self.post_message(QuestionsRequested(ref.doc_id, ref.passage_idx))
 
-    def action_learn(self) -> None:
+    def action_open_self_edits(self) -> None:
+        """Learn the highlighted document: open it in the Self-edits tab."""
         ref = self.highlighted
         if ref is None:
             self.app.notify("Add a document first.", severity="warning")
             return
-        self.sapp.document_id = ref.doc_id
-        self.sapp.show_tab("self-edits")
+        self.post_message(DocumentSelected(ref.doc_id))
+        self.post_message(TabRequested("self-edits"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, cast
+from typing import Any, Optional
 
 from rich.text import Text
 from textual import on
@@ -13,9 +13,7 @@ from textual.widgets import DataTable, Label, Static
 
 from seal_desk.errors import SealDeskError
 from seal_desk.tui.formatting import delta, mark, one_line
-
-if TYPE_CHECKING:
-    from seal_desk.tui.app import SealDeskApp
+from seal_desk.tui.host import host
 
 STATUS_STYLE = {"done": "green", "cancelled": "yellow", "failed": "red", "running": "cyan", "interrupted": "red"}
 
@@ -26,8 +24,11 @@ def compare_rows(results: list[dict[str, Any]]) -> list[tuple[dict, Optional[dic
     after = [r for r in results if r["phase"] == "after"]
     pairs = []
     for i, b in enumerate(before):
-        a = after[i] if i < len(after) and after[i]["question"] == b["question"] else next(
-            (x for x in after if x["question"] == b["question"]), None)
+        a = (
+            after[i]
+            if i < len(after) and after[i]["question"] == b["question"]
+            else next((x for x in after if x["question"] == b["question"]), None)
+        )
         pairs.append((b, a))
     return pairs
 
@@ -38,7 +39,7 @@ def wrap(text: str, width: int, lines: int = 3) -> str:
 
     parts = textwrap.wrap(" ".join(text.split()), max(4, width)) or [""]
     if len(parts) > lines:
-        parts = parts[: lines - 1] + [one_line(" ".join(parts[lines - 1:]), width)]
+        parts = parts[: lines - 1] + [one_line(" ".join(parts[lines - 1 :]), width)]
     return "\n".join(parts)
 
 
@@ -63,10 +64,6 @@ class RecallPane(Vertical):
         self.pairs: list[tuple[dict, Optional[dict]]] = []
         self._width = 0
 
-    @property
-    def sapp(self) -> "SealDeskApp":
-        return cast("SealDeskApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Label("No runs yet for this document.", id="recall-summary")
         table = DataTable(id="recall-table", cursor_type="row", zebra_stripes=True)
@@ -79,8 +76,8 @@ class RecallPane(Vertical):
         runs = self.query_one("#runs-table", DataTable)
         for col in ("run", "status", "questions", "before", "after", "Δ", "adapter", "model"):
             runs.add_column(col, key=col)
-        self.watch(self.sapp, "document_id", self._document_changed)
-        self.sapp.workspace_changed.subscribe(self, self._workspace_changed)
+        self.watch(self.app, "document_id", self._document_changed)
+        host(self).workspace_changed.subscribe(self, self._workspace_changed)
 
     def _workspace_changed(self, topic: str) -> None:
         if topic in ("runs", "documents", "adapters"):
@@ -98,17 +95,21 @@ class RecallPane(Vertical):
     def refresh_runs(self, keep: bool = True, select: Optional[int] = None) -> None:
         table = self.query_one("#runs-table", DataTable)
         table.clear()
-        doc_id = self.sapp.document_id
-        runs = self.sapp.workspace.runs(doc_id) if doc_id is not None else []
+        doc_id = host(self).document_id
+        runs = host(self).workspace.runs(doc_id) if doc_id is not None else []
         for run in reversed(runs):
             s = run.summary
             before, after = s.get("accuracy_before"), s.get("accuracy_after")
             n = s.get("questions")
             table.add_row(
-                f"#{run.id}", Text(run.status, style=STATUS_STYLE.get(run.status, "")),
+                f"#{run.id}",
+                Text(run.status, style=STATUS_STYLE.get(run.status, "")),
                 "—" if n is None else str(n),
-                "—" if before is None else f"{before:.0%}", "—" if after is None else f"{after:.0%}",
-                delta(before, after), f"#{run.adapter_id}" if run.adapter_id else "—", Text(run.model),
+                "—" if before is None else f"{before:.0%}",
+                "—" if after is None else f"{after:.0%}",
+                delta(before, after),
+                f"#{run.adapter_id}" if run.adapter_id else "—",
+                Text(run.model),
                 key=str(run.id),
             )
         ids = [r.id for r in runs]
@@ -136,11 +137,12 @@ class RecallPane(Vertical):
         summary = self.query_one("#recall-summary", Label)
         self.pairs = []
         self.query_one("#recall-detail", Static).update("")
-        ws = self.sapp.workspace
-        run = next((r for r in ws.runs(self.sapp.document_id) if r.id == run_id), None) if run_id else None
+        ws = host(self).workspace
+        run = next((r for r in ws.runs(host(self).document_id) if r.id == run_id), None) if run_id else None
         if run is None:
-            summary.update(Text("No runs yet for this document: teach it from the Self-edits tab (ctrl+t).",
-                                style="dim"))
+            summary.update(
+                Text("No runs yet for this document: teach it from the Self-edits tab (ctrl+t).", style="dim")
+            )
             return
         try:
             results = ws.results(run.id)
@@ -164,13 +166,25 @@ class RecallPane(Vertical):
                 after = Text("—", style="dim")
             else:
                 changed = a["answer"].strip() != b["answer"].strip()
-                style = ("bold green" if a["correct"] else "bold red") if changed and a["correct"] != b["correct"] \
+                style = (
+                    ("bold green" if a["correct"] else "bold red")
+                    if changed and a["correct"] != b["correct"]
                     else ("bold yellow" if changed else "")
-                after = Text.assemble(mark(bool(a["correct"])), " ", (wrap(a["answer"] or "(no answer)", aw - 2), style))
-            cells = [str(i), Text(wrap(b["question"], qw, 2)), Text(wrap(b["gold"], gw, 2), style="cyan"), before, after,
-                     change_mark(b, a)]
-            height = max(len(str(c).splitlines()) if not isinstance(c, Text) else len(c.plain.splitlines())
-                         for c in cells)
+                )
+                after = Text.assemble(
+                    mark(bool(a["correct"])), " ", (wrap(a["answer"] or "(no answer)", aw - 2), style)
+                )
+            cells = [
+                str(i),
+                Text(wrap(b["question"], qw, 2)),
+                Text(wrap(b["gold"], gw, 2), style="cyan"),
+                before,
+                after,
+                change_mark(b, a),
+            ]
+            height = max(
+                len(str(c).splitlines()) if not isinstance(c, Text) else len(c.plain.splitlines()) for c in cells
+            )
             table.add_row(*cells, height=max(1, height))
         if self.pairs:
             self._detail(0)
@@ -184,22 +198,35 @@ class RecallPane(Vertical):
         if not 0 <= row < len(self.pairs):
             return
         b, a = self.pairs[row]
-        text = Text.assemble((f"{row + 1}. ", "dim"), (b["question"], "bold"), ("  gold: ", "dim"), (b["gold"], "cyan"),
-                             "\n", ("before ", "dim"), mark(bool(b["correct"])), " ", " ".join(b["answer"].split()))
+        text = Text.assemble(
+            (f"{row + 1}. ", "dim"),
+            (b["question"], "bold"),
+            ("  gold: ", "dim"),
+            (b["gold"], "cyan"),
+            "\n",
+            ("before ", "dim"),
+            mark(bool(b["correct"])),
+            " ",
+            " ".join(b["answer"].split()),
+        )
         if a is not None:
-            text.append_text(Text.assemble("\n", ("after  ", "dim"), mark(bool(a["correct"])), " ",
-                                           " ".join(a["answer"].split())))
+            text.append_text(
+                Text.assemble("\n", ("after  ", "dim"), mark(bool(a["correct"])), " ", " ".join(a["answer"].split()))
+            )
         self.query_one("#recall-detail", Static).update(text)
 
     @staticmethod
     def _summary(run, results: list[dict[str, Any]]) -> Text:
         s = run.summary
-        text = Text.assemble((f"Run #{run.id} ", "bold"), (run.status, STATUS_STYLE.get(run.status, "")),
-                             (f" · {run.model}", "dim"))
+        text = Text.assemble(
+            (f"Run #{run.id} ", "bold"), (run.status, STATUS_STYLE.get(run.status, "")), (f" · {run.model}", "dim")
+        )
         if run.status != "done":
             reason = s.get("error")
-            text.append(f"\nno results: the run {run.status}" + (f" ({reason})" if reason else "") +
-                        "; nothing was kept.", style="dim")
+            text.append(
+                f"\nno results: the run {run.status}" + (f" ({reason})" if reason else "") + "; nothing was kept.",
+                style="dim",
+            )
             return text
         n = s.get("questions", 0)
         if not n:
@@ -208,7 +235,9 @@ class RecallPane(Vertical):
         before = [r for r in results if r["phase"] == "before"]
         after = [r for r in results if r["phase"] == "after"]
         cb, ca = sum(r["correct"] for r in before), sum(r["correct"] for r in after)
-        changed = sum(1 for b, a in compare_rows(results) if a is not None and a["answer"].strip() != b["answer"].strip())
+        changed = sum(
+            1 for b, a in compare_rows(results) if a is not None and a["answer"].strip() != b["answer"].strip()
+        )
         text.append("\nrecall (strict) " if "lax_after" in s else "\nrecall (lax: graded before strict grading) ")
         text.append(f"{cb}/{n} ({s.get('accuracy_before', 0):.0%})", style="bold")
         text.append(" → ")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import Optional
 
 from rich.text import Text
 from textual import on
@@ -14,13 +13,17 @@ from textual.widgets import Button, DataTable, Input, Label, RichLog
 from textual_plotext import PlotextPlot
 
 from seal_desk.events import Event, Message, Progress, RewardScored, RoundFinished
+from seal_desk.restem.records import RlRecords
 from seal_desk.tui.formatting import one_line
+from seal_desk.tui.host import host
+from seal_desk.tui.messages import CancelRequested, OuterLoopRequested
 
-if TYPE_CHECKING:
-    from seal_desk.tui.app import SealDeskApp
-
-NUMBERS = (("rl-n-rounds", "rounds", "2"), ("rl-n-passages", "passages", "50"), ("rl-n-k", "k", "5"),
-           ("rl-n-evals", "evals", "3"))
+NUMBERS = (
+    ("rl-n-rounds", "rounds", "2"),
+    ("rl-n-passages", "passages", "50"),
+    ("rl-n-k", "k", "5"),
+    ("rl-n-evals", "evals", "3"),
+)
 
 
 class RewardPlot(PlotextPlot):
@@ -73,10 +76,6 @@ class RewardPlot(PlotextPlot):
 class RlPane(Vertical):
     """Start an outer-loop run from the TUI and watch its rewards; shows the last run when idle."""
 
-    @property
-    def sapp(self) -> "SealDeskApp":
-        return cast("SealDeskApp", self.app)
-
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row", id="rl-row1"):
             yield Label("data", classes="row-label")
@@ -89,8 +88,11 @@ class RlPane(Vertical):
                 yield Input(value, type="integer", id=widget_id, classes="rl-num", compact=True)
             yield Button("Start", id="rl-start", variant="primary", compact=True)
             yield Button("Cancel", id="rl-cancel", variant="error", disabled=True, compact=True)
-        yield Label("ReST-EM: sample k self-edits per passage, train each, keep the best that beats training on "
-                    "the passage alone, fine-tune the writer on them.", id="rl-info")
+        yield Label(
+            "ReST-EM: sample k self-edits per passage, train each, keep the best that beats training on "
+            "the passage alone, fine-tune the writer on them.",
+            id="rl-info",
+        )
         yield RewardPlot(id="rl-plot")
         yield DataTable(id="rl-rounds", cursor_type="row", zebra_stripes=True)
         yield RichLog(id="rl-log", markup=False, wrap=True, max_lines=500)
@@ -102,50 +104,54 @@ class RlPane(Vertical):
         self.show_last_run()
 
     # the last run, from the workspace -------------------------------------------------------------
+    def _latest(self) -> Optional[RlRecords]:
+        return RlRecords.latest_run(host(self).workspace)
+
     def show_last_run(self) -> None:
-        ws = self.sapp.workspace
-        row = ws._row("SELECT * FROM rl_runs ORDER BY id DESC LIMIT 1")
-        if row is None:
+        records = self._latest()
+        if records is None:
             self._log("No outer-loop runs yet. Give training data and a run folder, then Start.", "dim")
             return
-        self.query_one("#rl-out", Input).value = row["out_dir"]
-        self.query_one("#rl-data", Input).value = row["data"]
-        outer = (json.loads(row["config"]) or {}).get("outer")
+        run = records.details()
+        self.query_one("#rl-out", Input).value = run["out_dir"]
+        self.query_one("#rl-data", Input).value = run["data"]
+        outer = (run["config"] or {}).get("outer")
         if isinstance(outer, dict):
-            for widget_id, key in (("rl-n-rounds", "rounds"), ("rl-n-passages", "passages"), ("rl-n-k", "k"),
-                                   ("rl-n-evals", "eval_times")):
+            for widget_id, key in (
+                ("rl-n-rounds", "rounds"),
+                ("rl-n-passages", "passages"),
+                ("rl-n-k", "k"),
+                ("rl-n-evals", "eval_times"),
+            ):
                 if isinstance(outer.get(key), int):
                     self.query_one(f"#{widget_id}", Input).value = str(outer[key])
-        self._fill_rounds(row["id"])
+        self._fill_rounds(records)
         plot = self.query_one(RewardPlot)
         plot.reset()
-        for p in ws._rows("SELECT * FROM rl_passages WHERE rl_run_id=? ORDER BY id", (row["id"],)):
-            rewards = [r["reward"] for r in ws._rows(
-                "SELECT reward FROM rl_candidates WHERE rl_passage_id=? ORDER BY idx", (p["id"],))]
-            index = sum(1 for _ in ws._rows("SELECT id FROM rl_passages WHERE rl_run_id=? AND round=? AND id<?",
-                                            (row["id"], p["round"], p["id"])))
-            plot.add(RewardScored(p["round"], index, 0, p["title"], p["baseline"], tuple(rewards), bool(p["kept"])))
-        self._log(f"last run: {row['out_dir']} ({row['status']})", "dim")
+        index: dict[int, int] = {}  # passages so far in each round
+        for p in records.outcomes():
+            i = index[p.round] = index.get(p.round, -1) + 1
+            plot.add(RewardScored(p.round, i, 0, p.title, p.baseline, tuple(c.reward for c in p.candidates), p.kept))
+        self._log(f"last run: {run['out_dir']} ({run['status']})", "dim")
 
-    def _fill_rounds(self, run_id: int) -> None:
-        ws = self.sapp.workspace
+    def _fill_rounds(self, records: RlRecords) -> None:
         table = self.query_one("#rl-rounds", DataTable)
         table.clear()
-        for (r,) in ws._rows("SELECT DISTINCT round FROM rl_passages WHERE rl_run_id=? ORDER BY round", (run_id,)):
-            ps = ws._rows("SELECT * FROM rl_passages WHERE rl_run_id=? AND round=?", (run_id, r))
-            cands = ws._rows("SELECT c.reward, c.rl_passage_id FROM rl_candidates c JOIN rl_passages p "
-                             "ON p.id=c.rl_passage_id WHERE p.rl_run_id=? AND p.round=?", (run_id, r))
-            best: dict[int, float] = {}
-            for c in cands:
-                best[c["rl_passage_id"]] = max(best.get(c["rl_passage_id"], 0.0), c["reward"])
-            done = ws._row("SELECT * FROM rl_rounds WHERE rl_run_id=? AND round=?", (run_id, r))
-            mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+        mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+        for r, ps, done in records.rounds():
+            rewards = [c.reward for p in ps for c in p.candidates]
+            best = [max(0.0, *(c.reward for c in p.candidates)) for p in ps if p.candidates]
             table.add_row(
-                str(r), str(len(ps)), f"{mean([c['reward'] for c in cands]):.3f}", f"{mean(list(best.values())):.3f}",
-                f"{mean([p['baseline'] for p in ps]):.3f}", str(sum(p["kept"] for p in ps)),
-                "—" if not done or done["sft_loss"] is None else f"{done['sft_loss']:.3f}",
-                "running…" if not done else one_line(Path(done["generator"]).parent.name if done["generator"] else
-                                                     "unchanged", 20),
+                str(r),
+                str(len(ps)),
+                f"{mean(rewards):.3f}",
+                f"{mean(best):.3f}",
+                f"{mean([p.baseline for p in ps]):.3f}",
+                str(sum(p.kept for p in ps)),
+                "—" if not done or done.sft_loss is None else f"{done.sft_loss:.3f}",
+                "running…"
+                if not done
+                else one_line(Path(done.generator).parent.name if done.generator else "unchanged", 20),
             )
 
     # a run -------------------------------------------------------------------------------------
@@ -154,21 +160,24 @@ class RlPane(Vertical):
         data = self.query_one("#rl-data", Input).value.strip()
         out = self.query_one("#rl-out", Input).value.strip()
         if not data or not out:
-            self.sapp.notify("Give the training data file and a run folder.", severity="warning")
+            self.app.notify("Give the training data file and a run folder.", severity="warning")
             return
         try:
             numbers = {wid: int(self.query_one(f"#{wid}", Input).value or 0) for wid, _, _ in NUMBERS}
         except ValueError:
             numbers = {}
         if not numbers or min(numbers.values()) < 1:
-            self.sapp.notify("Rounds, passages, k and evals must be whole numbers of at least 1.", severity="error")
+            self.app.notify("Rounds, passages, k and evals must be whole numbers of at least 1.", severity="error")
             return
-        self.sapp.start_rl(data, out, numbers["rl-n-rounds"], numbers["rl-n-passages"], numbers["rl-n-k"],
-                           numbers["rl-n-evals"])
+        self.post_message(
+            OuterLoopRequested(
+                data, out, numbers["rl-n-rounds"], numbers["rl-n-passages"], numbers["rl-n-k"], numbers["rl-n-evals"]
+            )
+        )
 
     @on(Button.Pressed, "#rl-cancel")
     def cancel(self) -> None:
-        self.sapp.action_cancel_job()
+        self.post_message(CancelRequested())
 
     def begin(self) -> None:
         self.query_one(RewardPlot).reset()
@@ -182,30 +191,44 @@ class RlPane(Vertical):
         self.query_one("#rl-info", Label).update(Text(f"outer loop: {state}", style="dim"))
         self.query_one("#rl-start", Button).disabled = False
         self.query_one("#rl-cancel", Button).disabled = True
-        self._log({"done": "run finished", "cancelled": "cancelled: finished passages are kept, Start resumes",
-                   "failed": "run failed"}.get(state, state), "green" if state == "done" else "yellow")
-        row = self.sapp.workspace._row("SELECT id FROM rl_runs ORDER BY id DESC LIMIT 1")
-        if row is not None:
-            self._fill_rounds(row["id"])
+        self._log(
+            {
+                "done": "run finished",
+                "cancelled": "cancelled: finished passages are kept, Start resumes",
+                "failed": "run failed",
+            }.get(state, state),
+            "green" if state == "done" else "yellow",
+        )
+        records = self._latest()
+        if records is not None:
+            self._fill_rounds(records)
 
     def handle_event(self, event: Event) -> None:
         if isinstance(event, RewardScored):
             self.query_one(RewardPlot).add(event)
             rewards = " ".join(f"{x:.2f}" for x in event.rewards)
-            self._log(f"round {event.round} [{event.index + 1}/{event.passages}] {one_line(event.title, 30)}: "
-                      f"passage only {event.baseline:.2f} · self-edits {rewards}"
-                      + (" · kept" if event.kept else "") + (" (resumed)" if event.resumed else ""),
-                      "green" if event.kept else "")
+            self._log(
+                f"round {event.round} [{event.index + 1}/{event.passages}] {one_line(event.title, 30)}: "
+                f"passage only {event.baseline:.2f} · self-edits {rewards}"
+                + (" · kept" if event.kept else "")
+                + (" (resumed)" if event.resumed else ""),
+                "green" if event.kept else "",
+            )
         elif isinstance(event, RoundFinished):
-            self._log(f"round {event.round}: kept {event.kept}/{event.passages}, mean reward {event.mean_reward:.3f} "
-                      f"vs passage only {event.mean_baseline:.3f}", "bold")
-            row = self.sapp.workspace._row("SELECT id FROM rl_runs ORDER BY id DESC LIMIT 1")
-            if row is not None:
-                self._fill_rounds(row["id"])
+            self._log(
+                f"round {event.round}: kept {event.kept}/{event.passages}, mean reward {event.mean_reward:.3f} "
+                f"vs passage only {event.mean_baseline:.3f}",
+                "bold",
+            )
+            records = self._latest()
+            if records is not None:
+                self._fill_rounds(records)
         elif isinstance(event, Progress) and event.task.startswith("round") and event.detail:
             self.query_one("#rl-info", Label).update(
-                Text.assemble((f"{event.task} ", "bold"), f"{event.completed}/{event.total} ",
-                              (one_line(event.detail, 50), "dim")))
+                Text.assemble(
+                    (f"{event.task} ", "bold"), f"{event.completed}/{event.total} ", (one_line(event.detail, 50), "dim")
+                )
+            )
         elif isinstance(event, Message):
             self._log(event.text, "yellow" if event.level != "info" else "")
 

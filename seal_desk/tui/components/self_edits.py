@@ -1,8 +1,8 @@
-"""Self-edits: pick a format and k, watch the samples stream in, pick and edit them, apply."""
+"""Self-edits: pick a format and k, watch the samples stream in, pick and edit them, learn from them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, cast
+from typing import Optional
 
 from rich.text import Text
 from textual import on
@@ -15,10 +15,9 @@ from seal_desk.events import Event, TokenGenerated
 from seal_desk.knowledge.self_edit import FORMATS
 from seal_desk.tui.drafts import Draft, PassageDrafts
 from seal_desk.tui.formatting import one_line
+from seal_desk.tui.host import host
 from seal_desk.tui.jobs import Job
-
-if TYPE_CHECKING:
-    from seal_desk.tui.app import SealDeskApp
+from seal_desk.tui.messages import LearnRequested
 
 FORMAT_HELP = {
     "implications": "a list of implications of the passage (SEAL's default)",
@@ -93,22 +92,19 @@ class SelfEditPane(Vertical):
         self._shown: Optional[tuple[int, int, str]] = None
         self._doc_id: Optional[int] = None
 
-    @property
-    def sapp(self) -> "SealDeskApp":
-        return cast("SealDeskApp", self.app)
-
     def compose(self) -> ComposeResult:
         with Horizontal(id="se-row1", classes="form-row"):
             yield Label("Passage", classes="row-label")
             yield Select([], prompt="no document", allow_blank=True, compact=True, id="se-passage")
         with Horizontal(id="se-row2", classes="form-row"):
             yield Label("Format", classes="row-label")
-            yield Select([(f, f) for f in FORMATS], value="implications", allow_blank=False, compact=True,
-                         id="se-format")
+            yield Select(
+                [(f, f) for f in FORMATS], value="implications", allow_blank=False, compact=True, id="se-format"
+            )
             yield Label("k", classes="row-label short")
             yield Input("1", type="integer", id="se-k", max_length=2, compact=True)
             yield Button("Generate", id="se-generate", variant="primary", compact=True, tooltip="ctrl+g")
-            yield Button("Apply & train", id="se-apply", variant="success", compact=True, tooltip="ctrl+t")
+            yield Button("Apply & train", id="se-learn", variant="success", compact=True, tooltip="ctrl+t")
         yield Label("", id="se-info")
         yield VerticalScroll(id="se-samples")
 
@@ -116,12 +112,12 @@ class SelfEditPane(Vertical):
         self._render_samples()
 
     def on_mount(self) -> None:
-        self.watch(self.sapp, "document_id", self._document_changed)
-        self.sapp.workspace_changed.subscribe(self, self._workspace_changed)
+        self.watch(self.app, "document_id", self._document_changed)
+        host(self).workspace_changed.subscribe(self, self._workspace_changed)
 
     def _workspace_changed(self, topic: str) -> None:
         if topic in ("documents", "questions", "config"):
-            self._document_changed(self.sapp.document_id)
+            self._document_changed(host(self).document_id)
 
     # state -------------------------------------------------------------------------------------
     @property
@@ -156,15 +152,17 @@ class SelfEditPane(Vertical):
             self._render_samples()
             return
         try:
-            doc = self.sapp.workspace.document(doc_id)
+            doc = host(self).workspace.document(doc_id)
         except SealDeskError:
             select.set_options([])
             self._render_samples()
             return
         current = self.passage_idx if doc_id == self._doc_id else None
         self._doc_id = doc_id
-        options = [(one_line(f"¶{i + 1}/{len(doc.passages)} {p.title} ({len(p.questions)} q)", 70), i)
-                   for i, p in enumerate(doc.passages)]
+        options = [
+            (one_line(f"¶{i + 1}/{len(doc.passages)} {p.title} ({len(p.questions)} q)", 70), i)
+            for i, p in enumerate(doc.passages)
+        ]
         select.set_options(options)
         if options:
             select.value = current if current is not None and current < len(options) else 0
@@ -176,7 +174,7 @@ class SelfEditPane(Vertical):
         self._render_samples()
 
     def _key(self) -> Optional[tuple[int, int, str]]:
-        doc_id, idx = self.sapp.document_id, self.passage_idx
+        doc_id, idx = host(self).document_id, self.passage_idx
         if doc_id is None or idx is None:
             return None
         return doc_id, idx, self.fmt
@@ -189,19 +187,20 @@ class SelfEditPane(Vertical):
         info = self.query_one("#se-info", Label)
         if key is None:
             info.update("")
-            box.mount(Static("No document selected: add or highlight one in the Library (press 1).",
-                             classes="empty"))
+            box.mount(Static("No document selected: add or highlight one in the Library (press 1).", classes="empty"))
             return
         fmt = key[2]
-        doc = self.sapp.workspace.document(key[0])
+        doc = host(self).workspace.document(key[0])
         info.update(self._info(doc, fmt))
-        drafts = self.sapp.drafts.get(*key)
+        drafts = host(self).drafts.get(*key)
         if drafts is None or not drafts.samples:
             if fmt == "none":
                 msg = "Format 'none' trains on the passage alone: press Apply & train (ctrl+t)."
             else:
-                msg = ("No samples for this passage yet. Press Generate (ctrl+g) to watch the model write "
-                       "k self-edits; tick the ones to train on and edit them freely.")
+                msg = (
+                    "No samples for this passage yet. Press Generate (ctrl+g) to watch the model write "
+                    "k self-edits; tick the ones to train on and edit them freely."
+                )
             box.mount(Static(msg, classes="empty"))
             return
         box.mount_all([SampleCard(i, d) for i, d in enumerate(drafts.samples)])
@@ -217,37 +216,41 @@ class SelfEditPane(Vertical):
             return
         doc_id, idx, fmt = key
         if fmt == "none":
-            self.app.notify("Format 'none' has no self-edit to write; Apply & train uses the passage alone.",
-                            severity="warning")
+            self.app.notify(
+                "Format 'none' has no self-edit to write; Apply & train uses the passage alone.", severity="warning"
+            )
             return
         try:
             k = self.k()
         except SealDeskError as exc:
             self.app.notify(str(exc), severity="error")
             return
-        passage = self.sapp.workspace.document(doc_id).passages[idx]
+        passage = host(self).workspace.document(doc_id).passages[idx]
         rounds = self._rounds.get(key, 0)
-        app = self.sapp
+        app = host(self)
 
         def work(job: Job) -> list[str]:
             engine = app.require_engine()
             seed = engine.config.self_edit.seed + rounds
             return engine.sample_self_edits(passage, fmt, k, seed=seed, on_event=job.emit, cancel=job.cancel)
 
-        job = Job("generate", f"Writing {k} self-edit(s)",
-                  on_event=lambda ev: self._stream(key, ev),
-                  on_done=lambda texts: self._generated(key, texts),
-                  on_end=lambda state: self._generation_ended(key, state))
-        if self.sapp.start_job(job, work) is None:
+        job = Job(
+            "generate",
+            f"Writing {k} self-edit(s)",
+            on_event=lambda ev: self._stream(key, ev),
+            on_done=lambda texts: self._generated(key, texts),
+            on_end=lambda state: self._generation_ended(key, state),
+        )
+        if host(self).start_job(job, work) is None:
             return
         self._rounds[key] = rounds + 1
-        self.sapp.drafts.start(doc_id, idx, fmt, k)
+        host(self).drafts.start(doc_id, idx, fmt, k)
         self._render_samples()
 
     def _stream(self, key: tuple[int, int, str], event: Event) -> None:
         if not isinstance(event, TokenGenerated):
             return
-        drafts: Optional[PassageDrafts] = self.sapp.drafts.get(*key)
+        drafts: Optional[PassageDrafts] = host(self).drafts.get(*key)
         if drafts is None or event.sample >= len(drafts.samples):
             return
         drafts.samples[event.sample].text += event.text
@@ -257,7 +260,7 @@ class SelfEditPane(Vertical):
                 cards[event.sample].append(event.text)
 
     def _generated(self, key: tuple[int, int, str], texts: list[str]) -> None:
-        drafts = self.sapp.drafts.get(*key)
+        drafts = host(self).drafts.get(*key)
         if drafts is None:
             return
         for draft, text in zip(drafts.samples, texts):
@@ -274,7 +277,7 @@ class SelfEditPane(Vertical):
 
     def _generation_ended(self, key: tuple[int, int, str], state: str) -> None:
         if state != "done":
-            self.sapp.drafts.discard(*key)
+            host(self).drafts.discard(*key)
             if self._shown == key:
                 self._render_samples()
 
@@ -282,38 +285,46 @@ class SelfEditPane(Vertical):
         key = self._key()
         if key is None:
             return
-        self.query_one("#se-info", Label).update(self._info(self.sapp.workspace.document(key[0]), key[2]))
+        self.query_one("#se-info", Label).update(self._info(host(self).workspace.document(key[0]), key[2]))
 
     def _info(self, doc, fmt: str) -> Text:
-        ready = self.sapp.drafts.count(doc.id, fmt)
+        ready = host(self).drafts.count(doc.id, fmt)
         return Text.assemble(
-            (f"{fmt}: ", "bold"), FORMAT_HELP.get(fmt, ""), "\n",
-            (f"{one_line(doc.title, 30)}: picks ready for {ready} of {len(doc.passages)} passage(s); "
-             "the model writes the others when you apply", "dim"))
+            (f"{fmt}: ", "bold"),
+            FORMAT_HELP.get(fmt, ""),
+            "\n",
+            (
+                f"{one_line(doc.title, 30)}: picks ready for {ready} of {len(doc.passages)} passage(s); "
+                "the model writes the others when you apply",
+                "dim",
+            ),
+        )
 
-    # apply -------------------------------------------------------------------------------------
-    def action_apply(self) -> None:
-        doc_id = self.sapp.document_id
+    # learn -------------------------------------------------------------------------------------
+    def action_learn(self) -> None:
+        """Ask the app to learn the document from the picked self-edits (the model writes the rest)."""
+        doc_id = host(self).document_id
         if doc_id is None:
             self.app.notify("Select a document in the Library first.", severity="warning")
             return
-        if self.sapp.job_running("generate"):
-            self.app.notify("Wait for the self-edits being written to finish (or cancel them with escape).",
-                            severity="warning")
+        if host(self).job_running("generate"):
+            self.app.notify(
+                "Wait for the self-edits being written to finish (or cancel them with escape).", severity="warning"
+            )
             return
         fmt = self.fmt
         try:
             k = self.k()
-            chosen = self.sapp.drafts.chosen(doc_id, fmt)
+            chosen = host(self).drafts.chosen(doc_id, fmt)
         except SealDeskError as exc:
             self.app.notify(str(exc), severity="error")
             return
-        self.sapp.start_learn(doc_id, fmt, k, chosen)
+        self.post_message(LearnRequested(doc_id, fmt, k, chosen))
 
     @on(Button.Pressed, "#se-generate")
     def _generate_pressed(self) -> None:
         self.action_generate()
 
-    @on(Button.Pressed, "#se-apply")
-    def _apply_pressed(self) -> None:
-        self.action_apply()
+    @on(Button.Pressed, "#se-learn")
+    def _learn_pressed(self) -> None:
+        self.action_learn()

@@ -6,8 +6,9 @@ runs; the CLI reads the same keys.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Optional, cast
+from typing import Any, Optional
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,12 +17,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select
 
 from seal_desk.config import PRECISIONS, SealConfig
-from seal_desk.model.device import DEVICES
 from seal_desk.errors import InputError, SealDeskError
 from seal_desk.knowledge.self_edit import FORMATS
-
-if TYPE_CHECKING:
-    from seal_desk.tui.app import SealDeskApp
+from seal_desk.model.device import DEVICES
+from seal_desk.tui.host import host
+from seal_desk.tui.messages import ReloadModelRequested, SaveSettingsRequested
 
 PAPER = SealConfig()
 
@@ -55,10 +55,20 @@ def _float(name: str, low: float, high: float) -> Callable[[str], float]:
 # (id, label, paper default, parser, getter) for the numeric fields
 FIELDS: list[tuple[str, str, Any, Callable[[str], Any], Callable[[SealConfig], Any]]] = [
     ("k", "samples k", PAPER.self_edit.k, _int("k", 1, 16), lambda c: c.self_edit.k),
-    ("temperature", "temperature", PAPER.self_edit.temperature, _float("temperature", 0.0, 2.0),
-     lambda c: c.self_edit.temperature),
-    ("max_new_tokens", "max tokens", PAPER.self_edit.max_new_tokens, _int("max tokens", 8, 4096),
-     lambda c: c.self_edit.max_new_tokens),
+    (
+        "temperature",
+        "temperature",
+        PAPER.self_edit.temperature,
+        _float("temperature", 0.0, 2.0),
+        lambda c: c.self_edit.temperature,
+    ),
+    (
+        "max_new_tokens",
+        "max tokens",
+        PAPER.self_edit.max_new_tokens,
+        _int("max tokens", 8, 4096),
+        lambda c: c.self_edit.max_new_tokens,
+    ),
     ("epochs", "epochs", PAPER.inner.epochs, _int("epochs", 1, 10000), lambda c: c.inner.epochs),
     ("lr", "learning rate", PAPER.inner.lr, _float("learning rate", 1e-7, 1.0), lambda c: c.inner.lr),
     ("rank", "LoRA rank r", PAPER.inner.lora.r, _int("LoRA rank", 1, 512), lambda c: c.inner.lora.r),
@@ -70,10 +80,6 @@ SELF_EDIT_FIELDS = ("k", "temperature", "max_new_tokens")
 
 class SettingsPane(Vertical):
     BINDINGS = [Binding("ctrl+s", "save", "Save settings")]
-
-    @property
-    def sapp(self) -> "SealDeskApp":
-        return cast("SealDeskApp", self.app)
 
     def compose(self) -> ComposeResult:
         from seal_desk.model.presets import all_presets
@@ -87,17 +93,40 @@ class SettingsPane(Vertical):
             with Horizontal(classes="settings-cols"):
                 with Vertical(classes="settings-col"):
                     yield Label("Model", classes="section")
-                    yield from self._row("model", "preset", Select(
-                        [(name, name) for name in presets] + [("tiny-random", "tiny-random")],
-                        allow_blank=True, prompt="(default)", compact=True, id="set-model"), "")
-                    yield from self._row("device", "device", Select(
-                        [(d, d) for d in DEVICES], value="auto", allow_blank=False, compact=True, id="set-device"),
-                        "")
+                    yield from self._row(
+                        "model",
+                        "preset",
+                        Select(
+                            [(name, name) for name in presets] + [("tiny-random", "tiny-random")],
+                            allow_blank=True,
+                            prompt="(default)",
+                            compact=True,
+                            id="set-model",
+                        ),
+                        "",
+                    )
+                    yield from self._row(
+                        "device",
+                        "device",
+                        Select(
+                            [(d, d) for d in DEVICES], value="auto", allow_blank=False, compact=True, id="set-device"
+                        ),
+                        "",
+                    )
                     yield Label("", id="set-model-info", classes="dim")
                     yield Label("Self-edits", classes="section")
-                    yield from self._row("format", "format", Select(
-                        [(f, f) for f in FORMATS], value=PAPER.self_edit.format, allow_blank=False, compact=True,
-                        id="set-format"), "")
+                    yield from self._row(
+                        "format",
+                        "format",
+                        Select(
+                            [(f, f) for f in FORMATS],
+                            value=PAPER.self_edit.format,
+                            allow_blank=False,
+                            compact=True,
+                            id="set-format",
+                        ),
+                        "",
+                    )
                     for fid, label, paper, _p, _g in FIELDS:
                         if fid in SELF_EDIT_FIELDS:
                             yield from self._row(fid, label, Input(str(paper), compact=True, id=f"set-{fid}"), paper)
@@ -106,12 +135,31 @@ class SettingsPane(Vertical):
                     for fid, label, paper, _p, _g in FIELDS:
                         if fid not in SELF_EDIT_FIELDS:
                             yield from self._row(fid, label, Input(str(paper), compact=True, id=f"set-{fid}"), paper)
-                    yield from self._row("schedule", "lr schedule", Select(
-                        [("linear", "linear"), ("constant", "constant")], value=PAPER.inner.schedule,
-                        allow_blank=False, compact=True, id="set-schedule"), PAPER.inner.schedule)
-                    yield from self._row("precision", "training in", Select(
-                        [(p, p) for p in PRECISIONS], value=PAPER.inner.precision, allow_blank=False, compact=True,
-                        id="set-precision"), "", wide=False)
+                    yield from self._row(
+                        "schedule",
+                        "lr schedule",
+                        Select(
+                            [("linear", "linear"), ("constant", "constant")],
+                            value=PAPER.inner.schedule,
+                            allow_blank=False,
+                            compact=True,
+                            id="set-schedule",
+                        ),
+                        PAPER.inner.schedule,
+                    )
+                    yield from self._row(
+                        "precision",
+                        "training in",
+                        Select(
+                            [(p, p) for p in PRECISIONS],
+                            value=PAPER.inner.precision,
+                            allow_blank=False,
+                            compact=True,
+                            id="set-precision",
+                        ),
+                        "",
+                        wide=False,
+                    )
                     yield Label("Paper: SEAL (Zweiger et al., 2025), knowledge incorporation.", classes="dim")
         with Horizontal(id="settings-buttons"):
             yield Button("Save", variant="primary", id="set-save", compact=True)
@@ -129,22 +177,22 @@ class SettingsPane(Vertical):
                 yield Label(f"paper {paper:g}" if isinstance(paper, float) else f"paper {paper}", classes="set-paper")
 
     def on_mount(self) -> None:
-        self.sapp.workspace_changed.subscribe(self, self._workspace_changed)
-        self.fill(self.sapp.current_config())
+        host(self).workspace_changed.subscribe(self, self._workspace_changed)
+        self.fill(host(self).current_config())
 
     def _workspace_changed(self, topic: str) -> None:
         if topic == "engine":
-            self.fill(self.sapp.current_config())
+            self.fill(host(self).current_config())
 
     # fill / read -------------------------------------------------------------------------------
     def fill(self, cfg: SealConfig) -> None:
-        model = self.sapp.model_choice
+        model = host(self).model_choice
         select = self.query_one("#set-model", Select)
         names = [name for name in self._presets] + ["tiny-random"]
         if model not in names:
             select.set_options([(n, n) for n in names] + [(model, model)])
         select.value = model
-        self.query_one("#set-device", Select).value = self.sapp.device_name or "auto"
+        self.query_one("#set-device", Select).value = host(self).device_name or "auto"
         self.query_one("#set-format", Select).value = cfg.self_edit.format
         self.query_one("#set-schedule", Select).value = cfg.inner.schedule
         self.query_one("#set-precision", Select).value = cfg.inner.precision
@@ -155,8 +203,15 @@ class SettingsPane(Vertical):
 
     def _model_info(self, model: str) -> None:
         preset = self._presets.get(model)
-        info = preset.description if preset else ("random 2-layer test model (no real weights)"
-                                                  if model == "tiny-random" else "a local folder, .gguf file or hub id")
+        info = (
+            preset.description
+            if preset
+            else (
+                "random 2-layer test model (no real weights)"
+                if model == "tiny-random"
+                else "a local folder, .gguf file or hub id"
+            )
+        )
         self.query_one("#set-model-info", Label).update(info)
 
     @on(Select.Changed, "#set-model")
@@ -165,17 +220,28 @@ class SettingsPane(Vertical):
             self._model_info(event.value)
 
     def read(self) -> SealConfig:
-        base = self.sapp.current_config()
-        values = {fid: parse(self.query_one(f"#set-{fid}", Input).value.strip())
-                  for fid, _l, _p, parse, _g in FIELDS}
+        base = host(self).current_config()
+        values = {fid: parse(self.query_one(f"#set-{fid}", Input).value.strip()) for fid, _l, _p, parse, _g in FIELDS}
         fmt = self.query_one("#set-format", Select).value
         schedule = self.query_one("#set-schedule", Select).value
         precision = self.query_one("#set-precision", Select).value
         lora = replace(base.inner.lora, r=values["rank"], alpha=values["alpha"])
-        inner = replace(base.inner, lora=lora, epochs=values["epochs"], lr=values["lr"],
-                        batch_size=values["batch_size"], schedule=str(schedule), precision=str(precision))
-        edit = replace(base.self_edit, format=str(fmt), k=values["k"], temperature=values["temperature"],
-                       max_new_tokens=values["max_new_tokens"])
+        inner = replace(
+            base.inner,
+            lora=lora,
+            epochs=values["epochs"],
+            lr=values["lr"],
+            batch_size=values["batch_size"],
+            schedule=str(schedule),
+            precision=str(precision),
+        )
+        edit = replace(
+            base.self_edit,
+            format=str(fmt),
+            k=values["k"],
+            temperature=values["temperature"],
+            max_new_tokens=values["max_new_tokens"],
+        )
         return replace(base, inner=inner, self_edit=edit)
 
     # actions -----------------------------------------------------------------------------------
@@ -190,13 +256,13 @@ class SettingsPane(Vertical):
         device = self.query_one("#set-device", Select).value
         model = model if isinstance(model, str) else None
         device = device if isinstance(device, str) else "auto"
-        self.sapp.save_settings(cfg, model, device)
+        self.post_message(SaveSettingsRequested(cfg, model, device))
 
     @on(Button.Pressed, "#set-defaults")
     def _defaults(self) -> None:
-        self.fill(replace(SealConfig(), recall=self.sapp.current_config().recall))
+        self.fill(replace(SealConfig(), recall=host(self).current_config().recall))
         self.app.notify("Paper defaults filled in; press Save to keep them.")
 
     @on(Button.Pressed, "#set-reload")
     def _reload(self) -> None:
-        self.sapp.reload_engine()
+        self.post_message(ReloadModelRequested())

@@ -22,7 +22,9 @@ class StatusBar(Horizontal):
         yield Label("", id="sb-adapter")
 
     def set_model(self, name: str, detail: str = "") -> None:
-        self.query_one("#sb-model", Label).update(Text.assemble((name, "bold"), (f" {detail}" if detail else "", "dim")))
+        self.query_one("#sb-model", Label).update(
+            Text.assemble((name, "bold"), (f" {detail}" if detail else "", "dim"))
+        )
 
     def set_loading(self, event: Optional[Progress] = None, text: str = "loading…") -> None:
         bar = self.query_one("#sb-progress", ProgressBar)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -11,16 +9,24 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, ProgressBar, RichLog
 
 from seal_desk.events import AnswerGraded, Event, Message, Progress, TokenGenerated, TrainStep
-from seal_desk.tui.components.loss_plot import LossPlot
 from seal_desk.tui.formatting import clock
+from seal_desk.tui.messages import CancelRequested
+from seal_desk.tui.widgets.loss_plot import LossPlot
 
-if TYPE_CHECKING:
-    from seal_desk.tui.app import SealDeskApp
-
-PHASES = (("before", "recall before"), ("self-edit", "self-edits"), ("train", "inner loop"),
-          ("after", "recall after"), ("save", "save adapter"))
-ICONS = {"pending": ("○", "dim"), "running": ("◐", "bold yellow"), "done": ("●", "green"),
-         "skipped": ("–", "dim"), "stopped": ("✘", "bold red")}
+PHASES = (
+    ("before", "recall before"),
+    ("self-edit", "self-edits"),
+    ("train", "inner loop"),
+    ("after", "recall after"),
+    ("save", "save adapter"),
+)
+ICONS = {
+    "pending": ("○", "dim"),
+    "running": ("◐", "bold yellow"),
+    "done": ("●", "green"),
+    "skipped": ("–", "dim"),
+    "stopped": ("✘", "bold red"),
+}
 
 
 class TrainingPane(Vertical):
@@ -33,10 +39,6 @@ class TrainingPane(Vertical):
         self.correct: dict[str, int] = {}
         self.chars = 0
         self.active = False
-
-    @property
-    def sapp(self) -> "SealDeskApp":
-        return cast("SealDeskApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Label("No training yet: pick self-edits and press Apply & train (ctrl+t).", id="train-title")
@@ -61,8 +63,9 @@ class TrainingPane(Vertical):
             self.states["before"] = self.states["after"] = "skipped"
         self.correct = {}
         self.chars = 0
-        self.query_one("#train-title", Label).update(Text.assemble(("Teaching ", "dim"), (title, "bold"),
-                                                                   ("  " + detail, "dim")))
+        self.query_one("#train-title", Label).update(
+            Text.assemble(("Teaching ", "dim"), (title, "bold"), ("  " + detail, "dim"))
+        )
         bar = self.query_one("#train-bar", ProgressBar)
         bar.update(total=1, progress=0)
         self.query_one("#train-step", Label).update("")
@@ -136,8 +139,11 @@ class TrainingPane(Vertical):
             self.query_one("#train-stats", Label).update(f"recall {event.task}: {event.completed}/{total} answered")
             if done:
                 c = self.correct.get(event.task, 0)
-                self.log_line(f"recall {event.task}: {c}/{total} correct ({c / total:.0%})" if total else
-                              f"recall {event.task}: no questions")
+                self.log_line(
+                    f"recall {event.task}: {c}/{total} correct ({c / total:.0%})"
+                    if total
+                    else f"recall {event.task}: no questions"
+                )
                 if event.task == "after":
                     self._set("save", "running")
         elif event.task == "self-edit":
@@ -152,7 +158,8 @@ class TrainingPane(Vertical):
                 self._set("self-edit", "running")
                 self.chars = 0
                 self.query_one("#train-stats", Label).update(
-                    Text(f"self-edits: passage {event.completed + 1}/{total} {event.detail[:40]}"))
+                    Text(f"self-edits: passage {event.completed + 1}/{total} {event.detail[:40]}")
+                )
 
     def _step(self, event: TrainStep) -> None:
         if event.step == 1:
@@ -163,19 +170,28 @@ class TrainingPane(Vertical):
         bar.update(total=event.total_steps, progress=event.step)
         remaining = event.elapsed / event.step * (event.total_steps - event.step) if event.step else 0.0
         rate = event.tokens / event.elapsed if event.elapsed > 0 else 0.0
-        self.query_one("#train-step", Label).update(Text.assemble(
-            (f"step {event.step}/{event.total_steps}", "bold"), f" · epoch {event.epoch}/{event.epochs}"))
-        self.query_one("#train-stats", Label).update(Text.assemble(
-            "loss ", (f"{event.loss:.3f}", "bold"), f" · lr {event.lr:.1e} · {rate:,.0f} tok/s",
-            f" · elapsed {clock(event.elapsed)} · ETA ", (clock(remaining), "bold")))
+        self.query_one("#train-step", Label).update(
+            Text.assemble((f"step {event.step}/{event.total_steps}", "bold"), f" · epoch {event.epoch}/{event.epochs}")
+        )
+        self.query_one("#train-stats", Label).update(
+            Text.assemble(
+                "loss ",
+                (f"{event.loss:.3f}", "bold"),
+                f" · lr {event.lr:.1e} · {rate:,.0f} tok/s",
+                f" · elapsed {clock(event.elapsed)} · ETA ",
+                (clock(remaining), "bold"),
+            )
+        )
         self.query_one(LossPlot).add(event.step, event.loss, event.epoch)
         if event.step == event.total_steps:
             self._set("train", "done")
             if self.states.get("after") == "pending":
                 self._set("after", "running")
                 self._stats(f"recall after: asking {self.questions} question(s) with the new adapter…")
-            self.log_line(f"inner loop done: loss {self.query_one(LossPlot).losses[0]:.3f} → {event.loss:.3f}, "
-                          f"{event.tokens:,} tokens in {event.elapsed:.1f}s")
+            self.log_line(
+                f"inner loop done: loss {self.query_one(LossPlot).losses[0]:.3f} → {event.loss:.3f}, "
+                f"{event.tokens:,} tokens in {event.elapsed:.1f}s"
+            )
 
     # phases ------------------------------------------------------------------------------------
     def _set(self, key: str, state: str) -> None:
@@ -206,4 +222,4 @@ class TrainingPane(Vertical):
 
     @on(Button.Pressed, "#train-cancel")
     def _cancel(self) -> None:
-        self.sapp.action_cancel_job()
+        self.post_message(CancelRequested())

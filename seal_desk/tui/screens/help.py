@@ -48,8 +48,11 @@ KEYS = [
     ("", "RL", ""),
     ("Start / esc", "", "run or resume the outer loop in the run folder / cancel (scored passages are kept)"),
     ("", "ARC", ""),
-    ("Load / Solve", "", "read an ARC challenges JSON / solve the highlighted task (in-context, self-edit or "
-                        "your config); esc cancels"),
+    (
+        "Load / Solve",
+        "",
+        "read an ARC challenges JSON / solve the highlighted task (in-context, self-edit or your config); esc cancels",
+    ),
     ("", "Forgetting", ""),
     ("Load", "", "read a bench continual JSON; pick a strategy to see its forgetting matrix"),
     ("", "Settings", ""),

@@ -1,0 +1,180 @@
+"""`seal-desk models`, `learn`, `eval` and `adapters`: presets, learning documents, recall, saved adapters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from seal_desk.cli.progress import RichReporter, accuracy_line, recall_table
+from seal_desk.cli.setup import make_engine, open_workspace
+from seal_desk.errors import InputError
+
+
+def cmd_models(args, err: Console) -> int:
+    from seal_desk.model.presets import DEFAULT_PRESET, all_presets
+    from seal_desk.model.source import available_offline, cached_dir, resolve
+
+    table = Table(title="model presets (models/*.toml)", show_lines=True)
+    table.add_column("preset", no_wrap=True)
+    table.add_column("style")
+    table.add_column("params", justify="right")
+    table.add_column("offline now")
+    table.add_column("source and description", ratio=1)
+    for name, preset in all_presets().items():
+        try:
+            source = resolve(name)
+            offline = available_offline(source)
+            where = "converted" if cached_dir(source) else ("embedded GGUF" if source.kind == "gguf" else "hub cache")
+            status = f"[green]yes[/] ({where})" if offline else "[yellow]no[/] (needs the hub)"
+        except Exception as exc:  # a preset whose package is missing
+            status = f"[red]no[/] ({exc})"
+        label = f"[bold]{name}[/]" + (" [dim](default)[/]" if name == DEFAULT_PRESET else "")
+        origin = f"{preset.gguf_package}/{preset.gguf_file}" if preset.gguf_package else preset.hf_id
+        table.add_row(label, preset.prompt_style, preset.params, status, f"{origin}\n[dim]{preset.description}[/]")
+    Console().print(table)
+    return 0
+
+
+def _documents(paths, engine, questions_file=None):
+    from seal_desk.knowledge.documents import load_documents
+    from seal_desk.knowledge.questions import attach, load_questions
+
+    docs = load_documents(paths, count_tokens=engine.count_tokens, max_tokens=engine.passage_budget)
+    if questions_file:
+        extra = load_questions(questions_file)
+        if len(docs) != 1:
+            raise InputError("--questions needs exactly one document")
+        attach(docs[0], extra)
+    return docs
+
+
+def cmd_learn(args, err: Console) -> int:
+    ws = open_workspace(args)
+    engine = make_engine(args, err, ws)
+    docs = _documents(args.paths, engine, args.questions)
+    out = Console()
+    results = []
+    for doc in docs:
+        if args.generate_questions and doc.n_questions == 0:
+            for passage in doc.passages:
+                passage.questions += engine.generate_questions(passage, args.generate_questions)
+        if doc.n_questions == 0:
+            err.print(
+                f"[yellow]{doc.path}: no questions — learning without a recall check "
+                f"(add --questions F or --generate-questions N)[/]"
+            )
+        err.print(
+            f"[bold]Learning[/] {doc.title} ({len(doc.passages)} passage(s), {doc.n_questions} question(s)) "
+            f"with {engine.loaded.name} on {engine.loaded.placement.label}"
+        )
+        with RichReporter(err, show_tokens=args.show_edits) as reporter:
+            result = engine.learn(doc, save=not args.no_save, on_event=reporter)
+        if args.show_edits:
+            err.print()
+        results.append(result)
+        if not args.json:
+            if result.before.answers:
+                out.print(recall_table(doc.title, result.before, result.after))
+                out.print(accuracy_line(result.before, result.after))
+            t = result.timings
+            out.print(
+                f"[dim]self-edit {t['self_edit']:.1f}s · train {t['train']:.1f}s "
+                f"({result.train.steps} steps, {result.train.tokens} tokens, loss {result.train.first_loss:.2f}"
+                f"→{result.train.final_loss:.2f}) · recall {t['recall_before'] + t['recall_after']:.1f}s[/]"
+            )
+            if result.adapter_id:
+                out.print(f"saved adapter #{result.adapter_id}: {result.adapter_path}")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model": engine.loaded.name,
+                    "device": engine.loaded.placement.label,
+                    "results": [r.to_json() for r in results],
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+def cmd_eval(args, err: Console) -> int:
+    from seal_desk.engine import asked_for
+
+    ws = open_workspace(args)
+    engine = make_engine(args, err, ws)
+    docs = _documents([args.path], engine, args.questions)
+    adapter = engine.load_adapter(args.adapter) if args.adapter is not None else None
+    questions = [q for doc in docs for q in asked_for(doc.passages)]
+    if not questions:
+        raise InputError(f"{args.path}: no questions to evaluate (add --questions F)")
+    with RichReporter(err) as reporter:
+        report = engine.recall(questions, adapter, "eval", reporter)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "accuracy": report.accuracy,
+                    "lax_accuracy": report.lax_accuracy,
+                    "f1": report.mean_f1,
+                    "adapter": args.adapter,
+                    "per_question": [
+                        {
+                            "question": a.asked.question,
+                            "gold": a.asked.answer,
+                            "answer": a.text,
+                            "correct": a.grade.correct,
+                            "lax": a.grade.lax_correct,
+                            "f1": a.grade.f1,
+                        }
+                        for a in report.answers
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        Console().print(
+            recall_table(f"{docs[0].title} — {'adapter #' + str(args.adapter) if adapter else 'base model'}", report)
+        )
+        Console().print(accuracy_line(report))
+    return 0
+
+
+def cmd_adapters(args, err: Console) -> int:
+    import datetime
+
+    ws = open_workspace(args)
+    if args.action == "list":
+        table = Table(title=f"adapters in {ws.folder}")
+        for col in ("id", "name", "model", "created", "active", "path"):
+            table.add_column(col)
+        for a in ws.adapters():
+            table.add_row(
+                str(a.id),
+                a.name,
+                a.model,
+                datetime.datetime.fromtimestamp(a.created_at).strftime("%Y-%m-%d %H:%M"),
+                "yes" if a.active else "",
+                a.path,
+            )
+        Console().print(table)
+        return 0
+    if args.id is None:
+        raise InputError(f"adapters {args.action} needs an adapter id")
+    if args.action == "delete":
+        ws.delete_adapter(args.id)
+        err.print(f"deleted adapter #{args.id}")
+        return 0
+    if not args.to:
+        raise InputError("adapters export needs --to FOLDER")
+    from seal_desk.model.export import export_adapter
+
+    record = ws.adapter(args.id)
+    engine = make_engine(args, err, ws) if args.merged else None
+    path = export_adapter(record, Path(args.to), engine)
+    err.print(f"exported adapter #{args.id} to {path}")
+    return 0

@@ -1,0 +1,70 @@
+"""Shared by the subcommands: command-line overrides on a config, the workspace, the engine, model copies."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from seal_desk.cli.progress import RichReporter
+from seal_desk.config import SELECT, SealConfig
+from seal_desk.errors import InputError
+
+
+def flags(args) -> dict:
+    """This run's command-line settings as the top config layer (see config.layered); unset flags are left out."""
+    lora = {"r": getattr(args, "rank", None) or None, "alpha": getattr(args, "alpha", None) or None}
+    inner = {k: getattr(args, k, None) for k in ("epochs", "lr", "batch_size", "seed", "precision")}
+    edit = {
+        k: getattr(args, k, None)
+        for k in ("format", "k", "max_new_tokens", "temperature", "seed", "qa_prompt", "min_grounding", "select")
+    }
+    layer = {"inner": _set(inner) | ({"lora": _set(lora)} if _set(lora) else {}), "self_edit": _set(edit)}
+    if getattr(args, "judge", False):
+        layer["recall"] = {"judge": True}
+    return layer
+
+
+def check(cfg: SealConfig) -> SealConfig:
+    """The merged config, or a one-line InputError naming the flag that is out of range."""
+    edit, inner = cfg.self_edit, cfg.inner
+    if not 0.0 <= edit.min_grounding <= 1.0:
+        raise InputError("--min-grounding must be between 0 and 1")
+    if edit.select not in SELECT:
+        raise InputError(f"self-edit selection '{edit.select}' is not one of {', '.join(SELECT)}")
+    for name, value in (("epochs", inner.epochs), ("batch_size", inner.batch_size), ("k", edit.k)):
+        if value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    return cfg
+
+
+def _set(values: dict) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def open_workspace(args):
+    from seal_desk.workspace.database import Workspace
+
+    ws = Workspace(args.workspace)
+    ws.mark_stale_runs()
+    return ws
+
+
+def make_engine(args, err: Console, ws=None):
+    """Load the model (rich progress on `err`) and open the engine with every config layer, flags on top."""
+    from seal_desk.engine import Engine
+    from seal_desk.model.loader import load
+
+    model = args.model or (ws.get_setting("model") if ws is not None else None)
+    with RichReporter(err) as reporter:
+        loaded = load(model, args.device, args.quant, reporter, args.trust_remote_code, getattr(args, "learner", None))
+    engine = Engine.open(loaded, ws, flags(args))
+    check(engine.config)
+    return engine
+
+
+def model_copier(args, model_name: str):
+    """The outer loop's `load_copy` for this command line (see restem.start.model_copier)."""
+    from seal_desk.restem.start import model_copier as copier
+
+    return copier(
+        args.model or model_name, args.device, args.quant, args.trust_remote_code, getattr(args, "learner", None)
+    )

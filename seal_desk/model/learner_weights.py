@@ -1,0 +1,46 @@
+"""A learner's weights: its folder (PEFT adapter + card) and merging it into a loaded model.
+
+The learner itself (what it is trained on, and how) is seal_desk/knowledge/learner.py; loading
+merges a learner here, below the knowledge layer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from seal_desk.errors import InputError
+
+CARD = "seal_desk_learner.json"
+
+
+def learner_card(path: str | Path) -> dict:
+    """The card of a learner folder, or an InputError saying why it is not one."""
+    folder = Path(path)
+    try:
+        card = json.loads((folder / CARD).read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{folder}: not a seal-desk learner (no readable {CARD})") from None
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise InputError(f"{folder}: learner folder has no adapter_model.safetensors")
+    return card
+
+
+def apply_learner(loaded, path: str | Path):
+    """Merge the learner at `path` into `loaded`'s weights (in place); returns its card."""
+    from peft import PeftModel
+
+    card = learner_card(path)
+    if card.get("base") != loaded.name:
+        raise InputError(f"{path}: learner was trained on {card.get('base')}, not {loaded.name}")
+    if loaded.placement.quantization == "nf4":  # merging re-quantises: the learner's small update would be lost
+        raise InputError(
+            f"{path}: a learner is merged into the weights, which 4-bit NF4 cannot hold; "
+            "load with --quant bf16 (or fp32), or --learner none"
+        )
+    peft = PeftModel.from_pretrained(loaded.model, str(path), is_trainable=False)
+    loaded.model = peft.merge_and_unload()
+    return card
+
+
+__all__ = ["CARD", "apply_learner", "learner_card"]

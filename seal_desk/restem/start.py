@@ -1,0 +1,116 @@
+"""Starting the outer loop: the one entry point behind `seal-desk rl`, `seal-desk arc rl` and the TUI's RL tab.
+
+`training_passages` picks what may be trained on, `model_copier` gives the loop fresh model copies,
+`run_outer_loop` opens (or resumes) the run's records in the workspace, runs ReST-EM and returns
+the reward summary (`loop.summary`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Optional
+
+from seal_desk.config import OuterLoopConfig
+from seal_desk.engine import Engine
+from seal_desk.errors import InputError
+from seal_desk.events import CancelToken, EventSink, Message, ignore
+from seal_desk.knowledge.documents import Passage
+from seal_desk.model.loader import LoadedModel, load
+from seal_desk.restem.loop import LoadCopy, RestEM, summary, without
+from seal_desk.restem.records import RlRecords
+from seal_desk.workspace.database import Workspace
+
+
+def training_passages(
+    passages: Sequence[Passage],
+    held_out: Sequence[Passage],
+    source: str,
+    held_out_label: str = "the held-out data",
+    on_event: EventSink = ignore,
+) -> list[Passage]:
+    """The passages with questions that do not appear in `held_out`; says how many were left out."""
+    with_questions = [p for p in passages if p.questions]
+    usable = without(with_questions, held_out)
+    if len(usable) < len(with_questions):
+        on_event(
+            Message(
+                f"left out {len(with_questions) - len(usable)} training passage(s) that also appear in "
+                f"{held_out_label}",
+                "warning",
+            )
+        )
+    if not usable:
+        raise InputError(
+            f"{source}: no training passages with questions"
+            + (f" (after leaving out {held_out_label})" if held_out else "")
+        )
+    return usable
+
+
+def model_copier(
+    model: str,
+    device: str,
+    quant: str = "",
+    trust_remote_code: bool = False,
+    learner: Optional[str] = None,
+    base: Optional[Callable[[], LoadedModel]] = None,
+) -> LoadCopy:
+    """The loop's `load_copy`: None → a fresh copy of the starting model (`base()` when given, else
+    `model` with `learner` merged); a path → that checkpoint, which already holds its learner."""
+
+    def load_copy(path: Optional[str]) -> LoadedModel:
+        if path is None and base is not None:
+            return base()
+        return load(
+            path or model,
+            device,
+            quant,
+            trust_remote_code=trust_remote_code,
+            learner=learner if path is None else "none",
+        )
+
+    return load_copy
+
+
+def knowledge_meta(engine: Engine, cfg: OuterLoopConfig) -> dict:
+    """What a knowledge run records about its settings (a resumed run must match them)."""
+    learner = engine.loaded.learner
+    return {
+        "outer": asdict(cfg),
+        "inner": engine.config.to_dict(),
+        "learner": str(Path(learner).resolve()) if learner else None,
+    }
+
+
+def run_outer_loop(
+    engine: Engine,
+    workspace: Workspace,
+    items: Sequence,
+    data: str,
+    out: str | Path,
+    cfg: OuterLoopConfig,
+    load_copy: LoadCopy,
+    *,
+    loop: Callable[..., RestEM] = RestEM,
+    meta: Optional[dict] = None,
+    on_event: EventSink = ignore,
+    cancel: CancelToken | None = None,
+) -> dict:
+    """Run (or resume) ReST-EM over `items` with its records under `out`; returns the reward summary.
+
+    Knowledge mode (the default `loop`): self-edits are sampled k at a time, so the engine's
+    self-edit k is set to `cfg.k`. Other modes pass their own `loop` (e.g. ARC's) and `meta`.
+    """
+    if loop is RestEM:
+        engine.config = replace(engine.config, self_edit=replace(engine.config.self_edit, k=cfg.k))
+    folder = str(Path(out).expanduser().resolve())
+    records = RlRecords(
+        workspace, folder, engine.loaded.name, data, meta if meta is not None else knowledge_meta(engine, cfg)
+    )
+    loop(engine, records, cfg, folder, load_copy).run(items, on_event, cancel)
+    return summary(records, cfg)
+
+
+__all__ = ["knowledge_meta", "model_copier", "run_outer_loop", "training_passages"]

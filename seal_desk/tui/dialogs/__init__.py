@@ -1,0 +1,1 @@
+"""Modal dialogs the panes open: confirm, export, file picker, question editor."""

@@ -1,0 +1,1 @@
+"""Small reusable widgets: the path input with completion, the loss plot."""

@@ -1,0 +1,318 @@
+"""The work the app starts when a pane asks (messages.py): each function builds a job, starts it on
+the app's runner and routes the job's events and outcome to the panes that show them.
+
+They take the app explicitly, as a `WorkflowHost`: what of the app they use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Protocol
+
+from textual.screen import Screen
+
+from seal_desk.errors import InputError
+from seal_desk.events import Message
+from seal_desk.tui.components.arc import ArcPane
+from seal_desk.tui.components.library import LibraryPane
+from seal_desk.tui.components.recall import RecallPane
+from seal_desk.tui.components.rl import RlPane
+from seal_desk.tui.components.training import TrainingPane
+from seal_desk.tui.formatting import display_path, one_line
+from seal_desk.tui.host import PaneHost
+from seal_desk.tui.jobs import Job
+
+if TYPE_CHECKING:
+    from seal_desk.arc import ArcSelfEdit, ArcTask
+    from seal_desk.engine import Engine, LearnResult
+    from seal_desk.model.loader import LoadedModel
+
+
+class WorkflowHost(PaneHost, Protocol):
+    """The app as the workflows see it."""
+
+    document_id: Optional[int]
+
+    @property
+    def main(self) -> Screen: ...
+
+    def notify(
+        self, message: str, *, title: str = "", severity: Any = "information", timeout: Optional[float] = None
+    ) -> None: ...
+
+    def show_tab(self, tab: str) -> None: ...
+
+    def active_adapter_changed(self) -> None: ...
+
+    def wait_for_load(self, job: Job) -> tuple[Optional[Engine], Any]:
+        """Block until a model load ended: the engine (None if it failed) and a tokenizer to count with."""
+        ...
+
+    def model_copy(self, path: Optional[str]) -> LoadedModel: ...
+
+
+# documents ---------------------------------------------------------------------------------------
+def add_documents(app: WorkflowHost, paths: Sequence[str]) -> Optional[Job]:
+    """Load files/folders in the background and store the new ones."""
+
+    def work(job: Job):
+        from seal_desk.knowledge.documents import load_documents
+
+        engine, tokenizer = app.wait_for_load(job)
+        count = (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])) if tokenizer else None
+        budget = 400
+        if engine is not None:
+            budget = engine.passage_budget
+        docs = load_documents(list(paths), count_tokens=count, max_tokens=budget)
+        added, known = [], []
+        for doc in docs:
+            job.cancel.check()
+            if app.workspace.find_document(doc.path, doc.sha256) is not None:
+                known.append(doc)
+            else:
+                added.append(app.workspace.add_document(doc))
+        return added, known
+
+    def done(result) -> None:
+        added, known = result
+        if known:
+            app.notify(f"Already in the library: {', '.join(one_line(d.title, 30) for d in known)}", severity="warning")
+        if not added:
+            return
+        app.document_id = added[-1].id
+        app.workspace_changed.publish("documents")
+        library = app.main.query_one(LibraryPane)
+        library.call_next(library.focus_document, added[-1].id, True, True)
+        if len(added) == 1:
+            d = added[0]
+            app.notify(f"Added '{one_line(d.title, 40)}': {len(d.passages)} passage(s), {d.n_questions} question(s).")
+        else:
+            app.notify(f"Added {len(added)} documents.")
+
+    title = "Adding " + (one_line(Path(paths[0]).name, 30) if len(paths) == 1 else f"{len(paths)} paths")
+    return app.start_job(Job("documents", title, needs_model=False, lock_model=False, on_done=done), work)
+
+
+def remove_document(app: WorkflowHost, doc_id: int) -> None:
+    """Remove a document (its runs stay in the history) and forget its drafts."""
+    ws = app.workspace
+    title = ws.document(doc_id).title
+    ws.remove_document(doc_id)
+    app.drafts.forget_document(doc_id)
+    remaining = ws.documents()
+    if app.document_id == doc_id:
+        app.document_id = remaining[-1]["id"] if remaining else None
+    app.workspace_changed.publish("documents")
+    app.notify(f"Removed '{title}'.")
+
+
+def write_questions(app: WorkflowHost, doc_id: int, passage_idx: int, n: int = 5) -> None:
+    passage = app.workspace.document(doc_id).passages[passage_idx]
+
+    def work(job: Job) -> int:
+        questions = app.require_engine().generate_questions(passage, n, on_event=job.emit, cancel=job.cancel)
+        for q in questions:
+            app.workspace.add_question(passage.id, q)
+        return len(questions)
+
+    def done(count: int) -> None:
+        app.workspace_changed.publish("questions")
+        if count:
+            app.notify(
+                f"The model wrote {count} question(s) for '{one_line(passage.title, 30)}'; "
+                "check their answers (e to edit)."
+            )
+
+    app.start_job(Job("questions", "Writing questions", on_done=done), work)
+
+
+# learning ----------------------------------------------------------------------------------------
+def learn(app: WorkflowHost, doc_id: int, fmt: str, k: int, self_edits: dict[int, list[str]]) -> Optional[Job]:
+    """Teach the model a document; the Train tab shows the run, the Recall tab its results."""
+    doc = app.workspace.document(doc_id)
+    picks = f" · your picks for {len(self_edits)}" if self_edits else ""
+    detail = f"{fmt} · k {k} · {len(doc.passages)} passage(s) · {doc.n_questions} question(s){picks}"
+    pane = app.main.query_one(TrainingPane)
+
+    def work(job: Job) -> LearnResult:
+        engine = app.require_engine()
+        return engine.learn(doc, fmt, k, self_edits or None, on_event=job.emit, cancel=job.cancel)
+
+    def learned(result: LearnResult) -> None:
+        b, a = result.before, result.after
+        saved = f" · adapter #{result.adapter_id} saved" if result.adapter_id else ""
+        if b.answers:
+            line = (
+                f"recall {b.correct}/{len(b.answers)} ({b.accuracy:.0%}) → {a.correct}/{len(a.answers)} "
+                f"({a.accuracy:.0%}), Δ {a.accuracy - b.accuracy:+.0%}{saved}"
+            )
+        else:
+            line = f"trained on {len(result.sequences)} sequence(s){saved}"
+        pane.finish("done", line)
+        app.workspace_changed.publish("adapters")
+        app.document_id = result.document.id
+        app.main.query_one(RecallPane).refresh_runs(select=result.run_id)
+        app.workspace_changed.publish("runs")
+        app.notify(f"Learned '{one_line(result.document.title, 30)}': {line}.")
+        if b.answers:
+            app.show_tab("recall")
+
+    def ended(state: str) -> None:
+        if state != "done":
+            pane.finish(state)
+            app.workspace_changed.publish("runs")
+
+    job = Job(
+        "learn",
+        f"Learning '{one_line(doc.title, 28)}'",
+        on_start=pane.started,
+        on_event=pane.handle_event,
+        on_done=learned,
+        on_end=ended,
+    )
+    if app.start_job(job, work) is None:
+        return None
+    pane.begin(doc.title, detail, doc.n_questions)
+    if doc.n_questions == 0:
+        app.notify(
+            "This document has no questions, so recall cannot be measured: add some in the Library (n).",
+            severity="warning",
+        )
+    app.show_tab("train")
+    return job
+
+
+# outer loop --------------------------------------------------------------------------------------
+def run_outer_loop(
+    app: WorkflowHost, data: str, out: str, rounds: int, passages: int, k: int, evals: int
+) -> Optional[Job]:
+    """Run (or resume) ReST-EM on a training file; the RL tab shows it."""
+    pane = app.main.query_one(RlPane)
+
+    def work(job: Job):
+        from seal_desk.config import OuterLoopConfig
+        from seal_desk.knowledge.documents import load_data_file
+        from seal_desk.restem import start
+
+        engine = app.require_engine()
+        cfg = OuterLoopConfig(rounds=rounds, passages=passages, k=k, eval_times=evals)
+        usable = start.training_passages(load_data_file(Path(data).expanduser()), [], data, on_event=job.emit)
+        return start.run_outer_loop(
+            engine,
+            app.workspace,
+            usable,
+            str(Path(data).expanduser().resolve()),
+            out,
+            cfg,
+            app.model_copy,
+            on_event=job.emit,
+            cancel=job.cancel,
+        )
+
+    job = Job("rl", "Outer loop (ReST-EM)", on_event=pane.handle_event, on_end=pane.finish)
+    if app.start_job(job, work) is None:
+        return None
+    pane.begin()
+    return job
+
+
+# few-shot (ARC) ----------------------------------------------------------------------------------
+def solve_arc(app: WorkflowHost, task: ArcTask, mode: str, config: Optional[ArcSelfEdit] = None) -> Optional[Job]:
+    """Solve one ARC task: mode "icl" (in-context only), "self-edit" (the model writes the config
+    first) or "config" (the given config); the ARC tab shows it."""
+    pane = app.main.query_one(ArcPane)
+
+    def work(job: Job):
+        from seal_desk.arc.ttt import sample_configs, solve
+        from seal_desk.config import FewShotConfig
+
+        engine = app.require_engine()
+        settings = FewShotConfig()
+        chosen = config
+        condition = {"icl": "icl", "config": "config"}.get(mode, "ttt")
+        if mode == "self-edit":
+            parsed = sample_configs(engine, task, settings, 1, settings.seed, job.emit, job.cancel)[0]
+            job.emit(
+                Message(
+                    f"self-edit: {one_line(parsed.text, 200)!r} → "
+                    + (parsed.config.label() if parsed.valid else f"invalid: {parsed.error}"),
+                    "info" if parsed.valid else "warning",
+                )
+            )
+            chosen = parsed
+        return solve(engine, task, settings, chosen, condition, job.emit, job.cancel)
+
+    job = Job(
+        "arc", f"Solving ARC {one_line(task.id, 20)}", on_event=pane.handle_event, on_done=pane.done, on_end=pane.finish
+    )
+    if app.start_job(job, work) is None:
+        return None
+    pane.begin(task.id, mode)
+    return job
+
+
+# adapters ----------------------------------------------------------------------------------------
+def activate_adapter(app: WorkflowHost, adapter_id: int) -> None:
+    ws = app.workspace
+
+    def work(job: Job) -> str:
+        engine = app.require_engine()
+        record = ws.adapter(adapter_id)
+        if record.model != engine.loaded.name:
+            raise InputError(
+                f"adapter #{adapter_id} was trained on {record.model}; the loaded model is {engine.loaded.name}"
+            )
+        return engine.load_adapter(adapter_id)
+
+    def done(_name: str) -> None:
+        for record in ws.adapters():
+            if record.active and record.id != adapter_id:
+                ws.set_adapter_active(record.id, False)
+        ws.set_adapter_active(adapter_id, True)
+        app.active_adapter_changed()
+        app.notify(f"Adapter #{adapter_id} is active: the ask box uses it.")
+
+    app.start_job(Job("adapter", f"Loading adapter #{adapter_id}", on_done=done), work)
+
+
+def deactivate_adapter(app: WorkflowHost, adapter_id: int) -> None:
+    app.workspace.set_adapter_active(adapter_id, False)
+    app.active_adapter_changed()
+    app.notify(f"Adapter #{adapter_id} deactivated: the ask box uses the base model.")
+
+
+def delete_adapter(app: WorkflowHost, adapter_id: int) -> None:
+    def work(job: Job) -> None:
+        if app.engine is not None:
+            app.engine.unload_adapter(adapter_id)
+        app.workspace.delete_adapter(adapter_id)
+
+    def done(_none) -> None:
+        app.active_adapter_changed()
+        app.notify(f"Deleted adapter #{adapter_id}.")
+
+    app.start_job(
+        Job("adapter", f"Deleting adapter #{adapter_id}", cancellable=False, needs_model=False, on_done=done), work
+    )
+
+
+def export_adapter(app: WorkflowHost, adapter_id: int, target: Path, merged: bool) -> None:
+    def work(job: Job) -> Path:
+        from seal_desk.model.export import export_adapter
+
+        record = app.workspace.adapter(adapter_id)
+        return export_adapter(record, target, app.require_engine() if merged else None)
+
+    kind = "merged model" if merged else "adapter folder"
+    app.start_job(
+        Job(
+            "export",
+            f"Exporting adapter #{adapter_id}",
+            cancellable=False,
+            needs_model=merged,
+            lock_model=merged,
+            on_done=lambda path: app.notify(f"Exported the {kind} to {display_path(path)}."),
+        ),
+        work,
+    )

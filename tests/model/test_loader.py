@@ -1,0 +1,74 @@
+import pytest
+
+from seal_desk.errors import ModelError
+from seal_desk.model import device as devices
+from seal_desk.model.loader import load
+
+
+@pytest.fixture
+def local_model(tmp_path, tiny_loaded):
+    folder = tmp_path / "tiny-hf"
+    tiny_loaded.model.save_pretrained(folder, safe_serialization=True)
+    tiny_loaded.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_local_folder_loads_on_cpu_fp32(local_model, tiny_loaded):
+    import torch
+
+    loaded = load(str(local_model), device="cpu")
+    assert loaded.source.kind == "dir" and loaded.placement == devices.Placement("cpu", "fp32")
+    assert loaded.n_params == tiny_loaded.n_params and loaded.model.dtype == torch.float32
+    ids = torch.tensor([[5, 6, 7]])
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(ids).logits, tiny_loaded.model(ids).logits, atol=1e-6)
+
+
+def test_refuses_pickle_weights(tmp_path, tiny_loaded):
+    import torch
+
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    tiny_loaded.model.config.save_pretrained(folder)
+    tiny_loaded.tokenizer.save_pretrained(folder)
+    torch.save(tiny_loaded.model.state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(ModelError, match="cannot load model"):
+        load(str(folder), device="cpu")
+
+
+def test_model_that_does_not_fit(local_model, monkeypatch):
+    monkeypatch.setattr(devices, "free_memory_bytes", lambda device: 1024)
+    with pytest.raises(ModelError, match="does not fit"):
+        load(str(local_model), device="cpu")
+
+
+def test_offline_hub_id_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ModelError, match="not in the local Hugging Face cache") as err:
+        load("someone/not-cached-model", device="cpu")
+    assert "\n" not in str(err.value)
+
+
+def test_device_choice_messages():
+    assert devices.choose("cpu").quantization == "fp32"
+    if not devices.cuda_available():
+        assert devices.choose("auto") == devices.Placement("cpu", "fp32")
+        with pytest.raises(ModelError, match="sees no CUDA GPU"):
+            devices.choose("cuda")
+        with pytest.raises(ModelError, match="4-bit NF4 needs a CUDA GPU"):
+            devices.choose("cpu", quant="nf4")
+    with pytest.raises(ModelError, match="unknown device"):
+        devices.choose("tpu")
+
+
+def test_loading_keeps_freed_memory_in_the_heap(local_model, monkeypatch):
+    import platform
+
+    from seal_desk.model import allocator
+
+    monkeypatch.setattr(allocator, "_done", False)
+    load(str(local_model))
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert allocator._done is glibc  # mallopt took both settings; a second call is a no-op
+    assert allocator.keep_freed_memory() is glibc

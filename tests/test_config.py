@@ -1,0 +1,33 @@
+"""The four config layers merge in one place (config.layered): defaults → preset → saved → flags."""
+
+from seal_desk.config import SealConfig, layered
+from seal_desk.model.presets import Preset
+
+
+def _preset(**kw) -> Preset:
+    return Preset("p", "", "x/y", **kw)
+
+
+def test_defaults_alone_are_the_paper_defaults():
+    assert layered() == SealConfig()
+
+
+def test_each_layer_overrides_the_one_below_and_keeps_the_rest():
+    preset = _preset(inner_loop={"epochs": 5, "lr": 2e-3}, self_edit={"format": "self-qa"})
+    saved = {"inner": {"epochs": 3}, "self_edit": {"k": 2}}
+    flags = {"inner": {"lora": {"r": 8}}, "self_edit": {"k": 4}}
+    cfg = layered(preset, saved, flags)
+    assert cfg.inner.epochs == 3  # saved over preset
+    assert cfg.inner.lr == 2e-3  # preset, untouched above
+    assert cfg.inner.lora.r == 8 and cfg.inner.lora.alpha == 64  # flag, rest of lora from below
+    assert cfg.self_edit.k == 4 and cfg.self_edit.format == "self-qa"
+    assert cfg.recall == SealConfig().recall
+
+
+def test_a_full_saved_config_wins_over_the_preset():
+    saved = SealConfig().to_dict()
+    assert layered(_preset(inner_loop={"epochs": 5}), saved) == SealConfig()
+
+
+def test_unknown_keys_are_ignored():
+    assert layered(None, {"inner": {"nope": 1}, "other": 2}) == SealConfig()
