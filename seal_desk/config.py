@@ -112,8 +112,8 @@ class FewShotConfig:
 
 SELECT = ("pool", "best")  # SelfEditConfig.select
 INNER_FROM = ("generator", "base")  # OuterLoopConfig.inner_from
-STRATEGIES = ("merge", "adapters", "replay")  # continual learning, see continual.py
-RETRIEVAL_MODES = ("auto", "bm25", "hybrid")  # see retrieval.py
+STRATEGIES = ("merge", "adapters", "replay")  # continual learning, see continual/strategies.py
+RETRIEVAL_MODES = ("auto", "bm25", "hybrid")  # see knowledge/retrieval.py
 
 
 @dataclass(frozen=True)

@@ -27,24 +27,24 @@ def training_passages(
     passages: Sequence[Passage],
     held_out: Sequence[Passage],
     source: str,
-    held_out_label: str = "the held-out data",
+    held_out_label: Optional[str] = None,
     on_event: EventSink = ignore,
 ) -> list[Passage]:
-    """The passages with questions that do not appear in `held_out`; says how many were left out."""
+    """The passages with questions that do not appear in `held_out` (named `held_out_label` in messages,
+    e.g. "--exclude"); says how many were left out."""
     with_questions = [p for p in passages if p.questions]
     usable = without(with_questions, held_out)
     if len(usable) < len(with_questions):
         on_event(
             Message(
                 f"left out {len(with_questions) - len(usable)} training passage(s) that also appear in "
-                f"{held_out_label}",
+                f"{held_out_label or 'the held-out data'}",
                 "warning",
             )
         )
     if not usable:
         raise InputError(
-            f"{source}: no training passages with questions"
-            + (f" (after leaving out {held_out_label})" if held_out else "")
+            f"{source}: no training passages with questions" + (f" (after {held_out_label})" if held_out_label else "")
         )
     return usable
 

@@ -443,8 +443,11 @@ class SealDeskApp(App[None]):
             return self.engine.config
         if self._config is not None:
             return self._config
+        from seal_desk.config import layered
+        from seal_desk.model.presets import get_preset
+
         saved = self.workspace.get_setting(self.workspace.config_key(self.model_choice))
-        return SealConfig.from_dict(saved) if saved else SealConfig()
+        return layered(get_preset(self.model_choice), saved)  # the model not loaded yet: same layers as Engine.open
 
     @property
     def model_choice(self) -> str:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Select, Static
+from tui_helpers import drive
 
 from seal_desk.cli.main import main
 from seal_desk.tui.components.forgetting import ForgettingPane
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_bench_continual import FAST, _data  # noqa: E402
-from tui_helpers import drive  # noqa: E402
+from tests.bench.test_bench_continual import FAST, _data
 
 
 @pytest.fixture(scope="module")

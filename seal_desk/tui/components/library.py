@@ -152,7 +152,7 @@ class LibraryPane(Vertical):
     @on(Tree.NodeHighlighted, "#lib-tree")
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
         ref = event.node.data
-        if ref is not None and host(self).document_id != ref.doc_id:
+        if ref is not None:  # always: document_id is set a message later, so comparing with it can be stale
             self.post_message(DocumentSelected(ref.doc_id))
         self.show_detail(ref)
 
