@@ -75,7 +75,9 @@ class OuterLoopConfig:
     rounds: int = 2
     passages: int = 50
     k: int = 5
-    eval_times: int = 3  # inner-loop runs per candidate with different seeds; reward = mean recall
+    eval_times: int = 3  # inner-loop runs per candidate with different seeds; reward = their mean
+    reward: str = "recall"  # paper: closed-book recall after the inner loop; "answer-logprob": the gold answers'
+    # mean log-probability per token after it (teacher forced: no generation, continuous, cheap on a CPU)
     parallel: int = 24  # most candidate adapters trained side by side (memory bound on big models)
     min_grounding: float = 0.0  # reward the self-edit as written: no filtering of its lines
     sft_lr: float = 3e-4  # generator SFT on kept (prompt -> self-edit) pairs, loss on completions
@@ -112,6 +114,7 @@ class FewShotConfig:
 
 SELECT = ("pool", "best")  # SelfEditConfig.select
 INNER_FROM = ("generator", "base")  # OuterLoopConfig.inner_from
+REWARDS = ("recall", "answer-logprob")  # OuterLoopConfig.reward
 STRATEGIES = ("merge", "adapters", "replay")  # continual learning, see continual/strategies.py
 RETRIEVAL_MODES = ("auto", "bm25", "hybrid")  # see knowledge/retrieval.py
 
@@ -191,6 +194,7 @@ __all__ = [
     "FewShotConfig",
     "DEFAULT_TARGETS",
     "INNER_FROM",
+    "REWARDS",
     "SELECT",
     "RETRIEVAL_MODES",
     "STRATEGIES",

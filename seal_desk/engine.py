@@ -19,6 +19,7 @@ from seal_desk.config import SealConfig, layered
 from seal_desk.errors import Cancelled, InputError
 from seal_desk.events import CancelToken, EventSink, Message, Progress, TokenGenerated, ignore
 from seal_desk.knowledge import self_edit as se
+from seal_desk.knowledge.answer_likelihood import answer_logprobs, mean_logprob
 from seal_desk.knowledge.documents import Document, Passage, Question
 from seal_desk.knowledge.grading import rivals
 from seal_desk.knowledge.inner_loop import TrainReport, train, train_candidates
@@ -239,6 +240,21 @@ class Engine:
                 on_event,
                 cancel,
             )
+
+    def answer_scores(self, questions: Sequence[RecallQuestion], candidates: bool = True) -> list[float]:
+        """Mean gold-answer log-probability per token (teacher forced, no generation): one figure per
+        candidate from `train_candidates`, or (candidates=False) one for the model without adapters."""
+        if not candidates:
+            with self.host.using(None) as model:
+                per = answer_logprobs(model, self.tokenizer, self.loaded.prompt_style, questions)
+        else:
+            if self.candidates is None:
+                raise InputError("no trained candidates")
+            with self.candidates.applied() as model:
+                per = answer_logprobs(
+                    model, self.tokenizer, self.loaded.prompt_style, questions, groups=self.candidates.k
+                )
+        return [mean_logprob(p) for p in per]
 
     def keep_candidate(self, index: int) -> None:
         """Make candidate `index` the just-trained adapter (to save it or ask it questions)."""

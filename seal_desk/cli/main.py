@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Optional
 
-from seal_desk.config import INNER_FROM, PRECISIONS, RETRIEVAL_MODES, SELECT, STRATEGIES, ContinualConfig
+from seal_desk.config import INNER_FROM, PRECISIONS, RETRIEVAL_MODES, REWARDS, SELECT, STRATEGIES, ContinualConfig
 from seal_desk.errors import Cancelled, SealDeskError
 
 
@@ -293,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="F",
         help="never train on passages whose content appears in F (e.g. the evaluation set); repeatable",
+    )
+    rl.add_argument(
+        "--reward",
+        choices=REWARDS,
+        default=None,
+        help="recall after the inner loop (paper, default) or the gold answers' mean log-probability after it "
+        "(answer-logprob: no generation, continuous, cheap on a CPU)",
     )
     rl.add_argument("--parallel", type=int, default=None, help="most candidate adapters trained side by side")
     rl.add_argument("--sft-lr", type=float, default=None)

@@ -29,6 +29,7 @@ def outer_config(args, engine):
         "sft_epochs": args.sft_epochs,
         "seed": args.seed,
         "inner_from": args.inner_from,
+        "reward": getattr(args, "reward", None),
         "min_grounding": getattr(args, "min_grounding", None),
     }
     cfg = replace(base, **{k: v for k, v in over.items() if v is not None})
@@ -54,7 +55,7 @@ def cmd_rl(args, err: Console) -> int:
     model_name = engine.loaded.name
     err.print(
         f"[bold]rl[/]: {cfg.rounds} round(s) × {min(cfg.passages, len(usable))} passages, k={cfg.k}, "
-        f"eval-times {cfg.eval_times}, {model_name} on {engine.loaded.placement.label} → {out_dir}"
+        f"eval-times {cfg.eval_times}, reward {cfg.reward}, {model_name} on {engine.loaded.placement.label} → {out_dir}"
     )
 
     def report(event):

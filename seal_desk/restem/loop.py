@@ -179,10 +179,14 @@ class RestEM:
         for start in range(0, len(jobs), cfg.parallel):
             chunk = jobs[start : start + cfg.parallel]
             engine.train_candidates([s for s, _ in chunk], on_event, cancel, seeds=[x for _, x in chunk])
-            scores += [rep.accuracy for rep in engine.recall_candidates(questions, f"round {r}", ignore, cancel)]
+            scores += self._rewards(engine, questions, r, cancel)
         engine.candidates = None
         if not edit_cfg.include_passage:
-            baseline = engine.recall(questions, None, "baseline").accuracy
+            baseline = (
+                engine.answer_scores(questions, candidates=False)[0]
+                if cfg.reward == "answer-logprob"
+                else engine.recall(questions, None, "baseline").accuracy
+            )
         else:
             baseline, scores = _mean(scores[: len(seeds)]), scores[len(seeds) :]
         per = len(seeds)
@@ -190,6 +194,12 @@ class RestEM:
         return PassageOutcome(
             r, passage.sha256, passage.title, json.dumps(prompt), baseline, candidates, time.perf_counter() - started
         )
+
+    def _rewards(self, engine: Engine, questions, r: int, cancel: CancelToken | None) -> list[float]:
+        """One reward per trained candidate: recall (paper) or the gold answers' mean log-probability."""
+        if self.cfg.reward == "answer-logprob":
+            return engine.answer_scores(questions)
+        return [rep.accuracy for rep in engine.recall_candidates(questions, f"round {r}", ignore, cancel)]
 
     # the generator -----------------------------------------------------------------------------
     def improve(
@@ -217,6 +227,7 @@ class RestEM:
 
         with torch.enable_grad():
             report = train(host, gen.tokenizer, [], sft, on_event, cancel, examples=examples)
+        host.save(self.out_dir / f"round-{r}" / "adapter")  # the round's update alone, PEFT format (shippable)
         merged = host.peft.merge_and_unload()
         path = self.out_dir / f"round-{r}" / "generator"
         _save_generator(

@@ -111,6 +111,7 @@ def test_two_rounds_train_and_use_a_generator(tiny_engine, workspace, tmp_path, 
     gen = tmp_path / "run" / "round-1" / "generator"
     assert (gen / "model.safetensors").is_file() and generator_base(gen) == engine.loaded.name
     assert len((gen.parent / "sft.jsonl").read_text().splitlines()) == first.sft_examples
+    assert (gen.parent / "adapter" / "adapter_model.safetensors").is_file(), "the round's update, PEFT format"
     stats = summary(records, CFG)
     assert [r["round"] for r in stats["rounds"]] == [1, 2] and stats["rounds"][0]["candidates"] == 6
     assert json.loads((tmp_path / "run" / "summary.json").read_text()) == json.loads(json.dumps(stats))
@@ -274,3 +275,22 @@ def test_a_run_recorded_before_new_settings_resumes_only_as_it_ran(workspace):
     RlRecords(workspace, "/runs/old", "m", "d", as_it_ran)
     with pytest.raises(InputError, match="other settings"):
         RlRecords(workspace, "/runs/old", "m", "d", now)
+
+
+def test_answer_logprob_reward_scores_without_generating_answers(tiny_engine, workspace, tmp_path, monkeypatch):
+    from seal_desk.knowledge import recall
+
+    def no_generation(*a, **k):
+        raise AssertionError("the answer-logprob reward must not generate answers")
+
+    monkeypatch.setattr(recall, "evaluate_groups", no_generation)
+    engine = _engine(tiny_engine)
+    cfg = replace(CFG, rounds=1, reward="answer-logprob")
+    seen = []
+    records, rounds = _run(engine, workspace, tmp_path / "run", on_event=seen.append, cfg=cfg)
+    scored = [e for e in seen if isinstance(e, RewardScored)]
+    assert len(scored) == 3
+    for e in scored:  # mean log-probabilities: negative, and candidates trained on other text differ
+        assert e.baseline < 0 and all(r < 0 for r in e.rewards) and e.rewards[0] != e.rewards[1]
+        assert e.kept == (max(e.rewards) > e.baseline)
+    assert summary(records, cfg)["config"]["reward"] == "answer-logprob"
