@@ -37,6 +37,10 @@ class InnerLoopConfig:
     schedule: str = "linear"  # "linear" decay (HF Trainer's default, as SEAL used) or "constant"
     precision: str = "fp32"  # training matmuls: "fp32", or "bf16" autocast (SEAL trained in bf16 on GPUs;
     # on a 2-core AVX512-BF16 CPU it measured slower for bs 1, see docs/results.md)
+    gradient_checkpointing: str = "auto"  # "on", "off", or "auto": on when the VRAM planner says the run is short
+    # of GPU memory (seal_desk/model/vram_plan.py); recomputes activations in the backward pass, ~30% slower
+    optimizer: str = "adamw"  # "adamw" (fp32 moments), or "paged-adamw-8bit" (bitsandbytes: 8-bit moments, paged
+    # to CPU RAM under memory pressure; one adapter at a time, k candidates side by side keep fp32 moments)
     seed: int = 42
 
 
@@ -115,6 +119,8 @@ class FewShotConfig:
 SELECT = ("pool", "best")  # SelfEditConfig.select
 INNER_FROM = ("generator", "base")  # OuterLoopConfig.inner_from
 REWARDS = ("recall", "answer-logprob")  # OuterLoopConfig.reward
+CHECKPOINTING = ("auto", "on", "off")  # InnerLoopConfig.gradient_checkpointing
+OPTIMIZERS = ("adamw", "paged-adamw-8bit")  # InnerLoopConfig.optimizer
 STRATEGIES = ("merge", "adapters", "replay")  # continual learning, see continual/strategies.py
 RETRIEVAL_MODES = ("auto", "bm25", "hybrid")  # see knowledge/retrieval.py
 
@@ -195,6 +201,8 @@ __all__ = [
     "DEFAULT_TARGETS",
     "INNER_FROM",
     "REWARDS",
+    "CHECKPOINTING",
+    "OPTIMIZERS",
     "SELECT",
     "RETRIEVAL_MODES",
     "STRATEGIES",

@@ -154,6 +154,7 @@ class Engine:
                 seed=seed,
                 on_text=lambda row, text: on_event(TokenGenerated(row, text)),
                 cancel=cancel,
+                on_event=on_event,
             )
         return [self.tokenizer.decode(o, skip_special_tokens=True).strip() for o in outs]
 
@@ -177,6 +178,24 @@ class Engine:
             prompt = prompt[len(bos) :]
         return prompt + answer
 
+    def checkpointing(self, k: int) -> bool:
+        """Whether training k candidates at once runs with gradient checkpointing: as set, or ("auto") when
+        the VRAM planner's estimate without it exceeds this GPU's memory (never on the CPU)."""
+        mode = self.run_config.inner.gradient_checkpointing
+        if mode != "auto":
+            return mode == "on"
+        if self.loaded.placement.device != "cuda":
+            return False
+        from seal_desk.model import vram_plan
+
+        arch = vram_plan.architecture_of(self.loaded.source.preset)
+        if arch is None:
+            return False
+        cfg = self.run_config
+        settings = vram_plan.settings_for(cfg.inner, cfg.self_edit, self.loaded.placement.quantization, cfg.recall, k=k)
+        total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+        return vram_plan.needs_checkpointing(vram_plan.estimate(arch, settings), total)
+
     def train_on(
         self,
         sequences: list[str],
@@ -188,6 +207,7 @@ class Engine:
         """Fresh adapter in the training slot (fresh=False: the slot's adapter further), fine-tuned on `sequences`
         (or on ready token `examples`, see inner_loop.train)."""
         self.trained = False
+        self.host.use_checkpointing(self.checkpointing(1))
         with torch.enable_grad():  # on even when a caller runs under inference mode
             report = train(
                 self.host,
@@ -211,6 +231,7 @@ class Engine:
     ) -> list[TrainReport]:
         """Train one fresh adapter per sequence set in one batched pass (k candidates of a self-edit)."""
         self.trained, self.candidates = False, None
+        self.host.use_checkpointing(self.checkpointing(len(sequence_sets)))
         with torch.enable_grad():  # on even when a caller runs under inference mode
             self.candidates, reports = train_candidates(
                 self.host, self.tokenizer, sequence_sets, self.run_config.inner, on_event, cancel, seeds

@@ -1,10 +1,12 @@
-"""Reports on disk (bench tables, run summaries): each file is written atomically, so a killed run
-leaves the previous file whole, never half of a new one."""
+"""Files and folders on disk (reports, checkpoints, packed adapters) written atomically, so a killed run
+leaves the previous one whole, never half of a new one."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -21,6 +23,20 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_folder_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Fill a temporary folder beside `path` with `write(tmp)`, then put it in place of `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        write(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _umask() -> int:

@@ -164,6 +164,33 @@ def _timed_generation(
     return made / (time.perf_counter() - started)
 
 
+def se_encode(engine: Engine, sequences: list[str]) -> list[list[int]]:
+    from seal_desk.knowledge.inner_loop import encode
+
+    return encode(engine.tokenizer, sequences, engine.run_config.inner.max_seq_len)
+
+
+def planned_peak(engine: Engine, k: int, seq_len: int) -> int | None:
+    """The VRAM planner's peak (bytes) for training k candidates of `seq_len` tokens with the engine's settings,
+    or None when the model's preset has no architecture to plan from."""
+    from seal_desk.model import vram_plan
+
+    arch = vram_plan.architecture_of(engine.loaded.source.preset)
+    if arch is None:
+        return None
+    cfg = engine.run_config
+    settings = vram_plan.settings_for(
+        cfg.inner,
+        cfg.self_edit,
+        engine.loaded.placement.quantization,
+        cfg.recall,
+        k=k,
+        seq_len=seq_len,
+        checkpointing=engine.checkpointing(k),
+    )
+    return vram_plan.estimate(arch, settings).total
+
+
 @dataclass(frozen=True)
 class SpeedBenchOptions:
     """What `bench speed` measures (the command line's flags, typed)."""
@@ -229,10 +256,22 @@ def run_speed_bench(
     rows.update({name: statistics.median(rates) for name, rates in runs.items()})
     edits = [f"- {s.strip()}." for s in SAMPLE.text.split(".") if s.strip()]
     sequences = engine.sequences_for(SAMPLE, ["\n".join(edits)], "implications")
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     report = engine.train_on(sequences)
     rows["train_tok_s"] = report.tokens_per_second
     rows["train_s_per_candidate"] = report.seconds
     rows["train_tokens_per_candidate"] = report.tokens
+    if k > 1:  # k candidates side by side (how self-edits are scored): wall time per candidate
+        started = time.perf_counter()
+        engine.train_candidates([sequences] * k, seeds=list(range(k)))
+        _sync(device)
+        rows[f"train_s_per_candidate_k{k}"] = (time.perf_counter() - started) / k
+        engine.candidates = None
+    longest = max(len(ids) for ids in se_encode(engine, sequences))
+    planned = planned_peak(engine, k, longest)
+    if planned is not None:
+        rows[f"vram_plan_gib_k{k}"] = planned / 2**30
     questions = asked_for([SAMPLE])
     recall = engine.recall(questions, None, "speed")
     rows["recall_s_per_question"] = recall.seconds / len(questions)
@@ -252,8 +291,9 @@ def run_speed_bench(
             }
         )
     rows["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    if device == "cuda":
+    if device == "cuda":  # since the training measures began: training k candidates, recall, compare-serial
         rows["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        rows["cuda_max_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
     inner = engine.config.inner
     return SpeedResult(
         engine.loaded.name,

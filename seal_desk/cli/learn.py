@@ -15,8 +15,10 @@ from seal_desk.errors import InputError
 
 def cmd_models(args, err: Console) -> int:
     from seal_desk.model.presets import DEFAULT_PRESET, all_presets
-    from seal_desk.model.source import available_offline, cached_dir, resolve
+    from seal_desk.model.source import available_offline, cached_dir, random_presets, resolve
 
+    if getattr(args, "vram", None) is not None:
+        return _vram_tables(args)
     table = Table(title="model presets (models/*.toml)", show_lines=True)
     table.add_column("preset", no_wrap=True)
     table.add_column("style")
@@ -35,6 +37,76 @@ def cmd_models(args, err: Console) -> int:
         origin = f"{preset.gguf_package}/{preset.gguf_file}" if preset.gguf_package else preset.hf_id
         table.add_row(label, preset.prompt_style, preset.params, status, f"{origin}\n[dim]{preset.description}[/]")
     Console().print(table)
+    names = random_presets()
+    if names:
+        Console().print(
+            f"[dim]random:NAME builds NAME's architecture with random weights (speed and memory runs, no hub): "
+            f"{', '.join(names)}. `seal-desk models --vram GB` plans GPU memory.[/]"
+        )
+    return 0
+
+
+def _vram_tables(args) -> int:
+    """`models --vram GB`: each preset's estimated peak GPU memory (k=1, k=5) and the largest k that fits."""
+    from dataclasses import replace
+
+    from seal_desk.config import layered
+    from seal_desk.model import vram_plan as vp
+    from seal_desk.model.presets import all_presets
+
+    if args.vram <= 0:
+        raise InputError("--vram must be a positive number of GiB")
+    budget = int(args.vram * vp.GiB)
+    plans = []
+    for name, preset in all_presets().items():
+        arch = vp.architecture_of(preset)
+        if arch is None:
+            continue
+        cfg = layered(preset)
+        quant = args.quant or preset.quantization.get("cuda", "nf4")
+        changes = {"checkpointing": args.checkpointing} | ({"seq_len": args.seq_len} if args.seq_len else {})
+        settings = vp.settings_for(cfg.inner, cfg.self_edit, quant, cfg.recall, **changes)
+        plans.append((name, preset, arch, settings))
+    how = "with gradient checkpointing" if args.checkpointing else "no gradient checkpointing"
+    table = Table(title=f"estimated peak GPU memory of the inner loop, GiB ({how})")
+    columns = ["preset", "params", "quant, LoRA r, seq", "k=1", "k=5", f"largest k in {args.vram:g} GiB"]
+    columns += [] if args.checkpointing else ["with checkpointing"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("preset", "quant, LoRA r, seq") else "right")
+    for name, _, arch, settings in plans:
+        one, five = (vp.estimate(arch, replace(settings, k=k)).total for k in (1, 5))
+        fits = [vp.largest_k(budget, arch, settings)]
+        if not args.checkpointing:
+            fits.append(vp.largest_k(budget, arch, replace(settings, checkpointing=True)))
+        how = f"{settings.quantization}, r={settings.lora_r}, {settings.seq_len}"
+        cells = [str(k) if k else "[red]does not fit[/]" for k in fits]
+        table.add_row(name, f"{arch.params / 1e9:.2f}B", how, f"{one / vp.GiB:.1f}", f"{five / vp.GiB:.1f}", *cells)
+    out = Console()
+    out.print(table)
+    if args.breakdown:
+        terms = Table(title="term by term, GiB (seal_desk/model/vram_plan.py explains each)")
+        groups = {
+            "weights": ("weights", "dequant"),
+            "LoRA, grads, optimizer": ("LoRA weights", "LoRA grads", "optimizer"),
+            "activations": ("activations", "recompute"),
+            "logits": ("logits",),
+            "training": ("training",),
+            "generation": ("generation",),
+            "total": ("total",),
+        }
+        for column in ("preset", "k", *groups):
+            terms.add_column(column, justify="left" if column == "preset" else "right")
+        for name, _, arch, settings in plans:
+            for k in (1, 5):
+                parts = vp.estimate(arch, replace(settings, k=k)).breakdown()
+                cells = (sum(parts[key] for key in keys) / vp.GiB for keys in groups.values())
+                terms.add_row(name, str(k), *(f"{cell:.2f}" for cell in cells))
+        out.print(terms)
+    out.print(
+        "[dim]Peak = max(training, generation) + CUDA overhead; training counts the LoRA candidates' weights, "
+        "grads and AdamW states, saved activations and the fp32 logits over the whole vocabulary at the "
+        "longest training sequence.[/]"
+    )
     return 0
 
 

@@ -8,7 +8,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Optional
 
-from seal_desk.config import INNER_FROM, PRECISIONS, RETRIEVAL_MODES, REWARDS, SELECT, STRATEGIES, ContinualConfig
+from seal_desk.config import (
+    CHECKPOINTING,
+    INNER_FROM,
+    OPTIMIZERS,
+    PRECISIONS,
+    RETRIEVAL_MODES,
+    REWARDS,
+    SELECT,
+    STRATEGIES,
+    ContinualConfig,
+)
 from seal_desk.errors import Cancelled, SealDeskError
 
 
@@ -76,6 +86,19 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--precision", choices=PRECISIONS, default=None, help="training matmuls (default fp32; bf16 = autocast)"
     )
+    g.add_argument(
+        "--gradient-checkpointing",
+        choices=CHECKPOINTING,
+        default=None,
+        help="recompute activations in the backward pass (less memory, slower); auto: when the VRAM planner "
+        "says the GPU is short (default auto)",
+    )
+    g.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=None,
+        help="adamw (fp32 moments, default) or paged-adamw-8bit (bitsandbytes; one adapter at a time)",
+    )
     g.add_argument("--max-new-tokens", type=int, default=None, help="self-edit length limit")
     g.add_argument("--temperature", type=float, default=None, help="self-edit sampling temperature (paper: 1.0)")
     g.add_argument(
@@ -133,7 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(parser)
     sub = parser.add_subparsers(dest="command")
 
-    sub.add_parser("models", help="list model presets and whether each is available offline now")
+    models = sub.add_parser(
+        "models", help="list model presets and whether each is available offline now; --vram GB plans GPU memory"
+    )
+    models.add_argument(
+        "--vram",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="GPU memory (GiB): each preset's estimated peak at k=1 and k=5 and the most candidates that fit",
+    )
+    models.add_argument("--breakdown", action="store_true", help="with --vram: every term of the estimate")
+    models.add_argument("--checkpointing", action="store_true", help="with --vram: with gradient checkpointing")
+    models.add_argument(
+        "--seq-len", type=int, default=None, help="with --vram: longest training sequence (default: max_seq_len)"
+    )
 
     learn = sub.add_parser("learn", help="learn documents: self-edits, inner loop, recall before/after")
     learn.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .json .jsonl)")
@@ -310,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="after a round, train the inner loop on the new generator (default, as SEAL's reference) "
         "or always on the starting model (base)",
+    )
+    rl.add_argument(
+        "--pack",
+        default=None,
+        metavar="DIR",
+        help="when the rounds are done, pack their updates into one learner folder DIR (beside the learner the "
+        "run started from): the SEAL-trained generator, loadable with --learner DIR",
     )
     rl.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the reward summary JSON here")
     _train_args(rl)

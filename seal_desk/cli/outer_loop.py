@@ -121,7 +121,34 @@ def cmd_rl(args, err: Console) -> int:
         )
     Console().print(table)
     write_reports(args, result, None, err)
+    if getattr(args, "pack", None):
+        card = pack_run(args, engine, cfg, out_dir, result)
+        err.print(f"packed rounds {card['packed_rounds']} into {args.pack} (rank {card['lora']['r']})")
     return 0
+
+
+def pack_run(args, engine, cfg, out_dir: str, result: dict) -> dict:
+    """`rl --pack DIR`: the run's round updates as one learner folder beside the learner the run started from."""
+    from dataclasses import asdict
+
+    from seal_desk.restem.pack import pack_generator
+
+    target = Path(args.pack).expanduser().resolve()
+    learner = engine.loaded.learner
+    if learner and Path(learner).resolve().parent != target.parent:
+        raise InputError(f"--pack {args.pack}: put it beside the learner it builds on ({Path(learner).parent})")
+    edit = engine.run_config.self_edit
+    meta = {
+        "base": engine.loaded.name,
+        "on_top_of": Path(learner).name if learner else None,
+        "data": list(args.data),
+        "writes": edit.format,
+        "qa_prompt": edit.qa_prompt,
+        "outer": asdict(cfg),
+        "inner": asdict(engine.run_config.inner),
+        "run": out_dir,
+    }
+    return pack_generator(out_dir, target, result, meta)
 
 
 def cmd_learner(args, err: Console) -> int:

@@ -12,7 +12,10 @@ from seal_desk.errors import InputError
 def flags(args) -> dict:
     """This run's command-line settings as the top config layer (see config.layered); unset flags are left out."""
     lora = {"r": getattr(args, "rank", None) or None, "alpha": getattr(args, "alpha", None) or None}
-    inner = {k: getattr(args, k, None) for k in ("epochs", "lr", "batch_size", "seed", "precision")}
+    inner = {
+        k: getattr(args, k, None)
+        for k in ("epochs", "lr", "batch_size", "seed", "precision", "gradient_checkpointing", "optimizer")
+    }
     edit = {
         k: getattr(args, k, None)
         for k in ("format", "k", "max_new_tokens", "temperature", "seed", "qa_prompt", "min_grounding", "select")
@@ -58,7 +61,26 @@ def make_engine(args, err: Console, ws=None):
         loaded = load(model, args.device, args.quant, reporter, args.trust_remote_code, getattr(args, "learner", None))
     engine = Engine.open(loaded, ws, flags(args))
     check(engine.config)
+    if loaded.device == "cuda":
+        _plan_message(engine, err)
     return engine
+
+
+def _plan_message(engine, err: Console) -> None:
+    """On a GPU: one line with the VRAM planner's estimate for this model and settings (model/vram_plan.py)."""
+    import torch
+
+    from seal_desk.events import Message
+    from seal_desk.model.vram_plan import plan_line, settings_for
+
+    loaded, cfg = engine.loaded, engine.config
+    if loaded.source.preset is None:
+        return
+    quant = loaded.placement.quantization
+    settings = settings_for(cfg.inner, cfg.self_edit, quant, cfg.recall)  # "auto" checkpointing: both are shown
+    line = plan_line(loaded.source.preset, settings, torch.cuda.mem_get_info()[1])
+    if line:
+        RichReporter(err)(Message(line))  # printed as every load message is, no progress bars to start
 
 
 def model_copier(args, model_name: str):

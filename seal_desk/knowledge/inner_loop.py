@@ -12,12 +12,15 @@ import math
 import random
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 
 from seal_desk.config import InnerLoopConfig
 from seal_desk.events import CancelToken, EventSink, TrainStep, ignore
 from seal_desk.model.adapters import TRAINING_SLOT, AdapterHost
+from seal_desk.model.oom import Halving
+from seal_desk.model.optimizers import make_optimizer
 from seal_desk.model.stacked_lora import BatchedAdamW, StackedLora
 
 
@@ -105,6 +108,8 @@ def train(
     """Train the host's fresh `default` adapter on `sequences` (or ready token `examples`); returns a report.
 
     `fresh=False` trains the adapter already in the slot further instead (a new optimizer and schedule).
+    A batch that runs out of memory is redone in slices of half as many rows (gradients accumulated, so
+    the same update), and later batches keep the smaller slices.
     """
     if fresh:
         host.prepare(cfg.lora, cfg.seed)
@@ -117,9 +122,10 @@ def train(
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     params = host.trainable_parameters()
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(params, cfg.optimizer, cfg.lr, cfg.weight_decay)
     rng = random.Random(cfg.seed)
     precision = autocast(cfg, model)
+    rows = Halving(cfg.batch_size, "training sequence{s}", on_event)
     model.train()
     started, step, tokens = time.perf_counter(), 0, 0
     first = last = float("nan")
@@ -131,14 +137,11 @@ def train(
                 lr = cfg.lr * (1 - step / total) if cfg.schedule == "linear" else cfg.lr
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                with precision:
-                    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
-                out.loss.backward()
+                last = rows.run(partial(_backward, model, precision, params, (ids, labels, mask), device))
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
                 tokens += int((labels != -100).sum())
-                last = float(out.loss.detach())
                 first = last if step == 1 else first
                 on_event(TrainStep(step, total, epoch + 1, cfg.epochs, last, lr, tokens, time.perf_counter() - started))
     finally:
@@ -146,6 +149,28 @@ def train(
         for p in params:
             p.grad = None
     return TrainReport(step, len(examples), tokens, first, last, time.perf_counter() - started)
+
+
+def _backward(model, precision, params, batch: tuple, device, size: int) -> float:
+    """Forward and backward of one batch, `size` rows at a time; returns the batch's loss. Each slice's
+    mean loss is weighted by its share of the batch's targets, so the gradients sum to the whole batch's."""
+    for p in params:
+        p.grad = None  # a batch run again after out-of-memory starts clean
+    ids, labels, mask = batch
+    targets = (labels[:, 1:] != -100).sum(-1)  # the loss falls on each row's shifted labels
+    loss = 0.0
+    for start in range(0, ids.shape[0], size):
+        part = slice(start, start + size)
+        share = 1.0 if size >= ids.shape[0] else float(targets[part].sum() / targets.sum())
+        if not share:
+            continue
+        with precision:
+            out = model(
+                input_ids=ids[part].to(device), attention_mask=mask[part].to(device), labels=labels[part].to(device)
+            )
+        (out.loss * share).backward()
+        loss += float(out.loss.detach()) * share
+    return loss
 
 
 def _schedule(cfg: InnerLoopConfig, step: int, total: int) -> float:
@@ -267,10 +292,27 @@ def train_candidates(
 
     Each candidate sees the same batches, learning rates and AdamW updates as `train` would give it
     alone with its seed (`seeds[i]`, default cfg.seed): same initial adapter, same shuffles.
-    Finished candidates drop out of the batch.
+    Finished candidates drop out of the batch. Out of memory, the candidates train in groups of half
+    as many, one group after another (the same adapters), joined into one stack.
     """
     k = len(sequence_sets)
     seeds = list(seeds) if seeds is not None else [cfg.seed] * k
+    parts = Halving(k, "candidate{s}", on_event).over(
+        k, lambda a, b: _train_together(host, tokenizer, sequence_sets[a:b], cfg, on_event, cancel, seeds[a:b])
+    )
+    return StackedLora.joined([stack for stack, _ in parts]), [r for _, reports in parts for r in reports]
+
+
+def _train_together(
+    host: AdapterHost,
+    tokenizer,
+    sequence_sets: list[list[str]],
+    cfg: InnerLoopConfig,
+    on_event: EventSink,
+    cancel: CancelToken | None,
+    seeds: list[int],
+) -> tuple[StackedLora, list[TrainReport]]:
+    k = len(sequence_sets)
     stack = None
     for seed in sorted(set(seeds)):
         host.prepare(cfg.lora, seed)

@@ -171,7 +171,14 @@ def evaluate_groups(
             for i in idx
         ]
         outs = generate(
-            model, tokenizer, prompts * groups, max_new_tokens=cfg.max_new_tokens, stop_ids=stop, cancel=cancel
+            model,
+            tokenizer,
+            prompts * groups,
+            max_new_tokens=cfg.max_new_tokens,
+            stop_ids=stop,
+            cancel=cancel,
+            groups=groups,
+            on_event=on_event,
         )
         for g in range(groups):
             for i, out in zip(idx, outs[g * len(idx) : (g + 1) * len(idx)]):

@@ -67,18 +67,24 @@ def choose(requested: str = "auto", quant_by_device: dict[str, str] | None = Non
     if requested == "cuda" and not cuda_available():
         raise ModelError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU; use --device cpu")
     quantization = quant or quant_by_device.get(requested, "fp32")
-    if quantization == "nf4" and requested != "cuda":
-        raise ModelError("4-bit NF4 needs a CUDA GPU here; use fp32 on the CPU")
-    if quantization == "nf4":
+    if quantization == "nf4":  # CUDA, or the CPU (bitsandbytes' CPU kernels: slow, see CPU_NF4_NOTE)
         _check_bitsandbytes()
     return Placement(requested, quantization)
+
+
+CPU_NF4_NOTE = "4-bit NF4 on the CPU runs through bitsandbytes' CPU kernels: it works, slowly (fp32 is faster here)"
+
+
+def bnb_device_map(placement: Placement) -> dict:
+    """Where bitsandbytes puts a 4-bit model: the first GPU, or the CPU."""
+    return {"": 0} if placement.device == "cuda" else {"": "cpu"}
 
 
 def _check_bitsandbytes() -> None:
     try:
         import bitsandbytes  # noqa: F401
     except Exception as exc:  # pragma: no cover - depends on the machine
-        raise ModelError(f"bitsandbytes cannot run 4-bit on this GPU ({exc}); try --quant fp16") from None
+        raise ModelError(f"bitsandbytes cannot run 4-bit here ({exc}); try --quant bf16 or fp16") from None
 
 
 def free_memory_bytes(device: str) -> int:

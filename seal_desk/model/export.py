@@ -36,17 +36,11 @@ def _merged(engine, record, folder: Path) -> None:
     """Deep-copy the resident model, load the adapter into the copy, merge it alone and save."""
     import copy
 
-    from peft import PeftModel
+    from seal_desk.model.merging import merged_weights
 
     if record.model != engine.loaded.name:
         raise InputError(f"adapter #{record.id} was trained on {record.model}; merge it with --model {record.model}")
-    if engine.loaded.placement.quantization == "nf4":
-        raise InputError("merged export needs unquantized weights: run with --quant fp16 or on the CPU")
-    model = copy.deepcopy(engine.host.model)
-    if isinstance(model, PeftModel):
-        model.load_adapter(record.path, adapter_name="export")
-    else:
-        model = PeftModel.from_pretrained(model, record.path, adapter_name="export")
-    merged = model.merge_and_unload(adapter_names=["export"])
+    quantized = engine.loaded.placement.quantization == "nf4"
+    merged = merged_weights(copy.deepcopy(engine.host.model), record.path, quantized)  # a 4-bit base: dequantised
     merged.save_pretrained(str(folder), safe_serialization=True)
     engine.tokenizer.save_pretrained(str(folder))

@@ -12,7 +12,8 @@ from typing import Optional
 import torch
 
 from seal_desk.errors import ModelError
-from seal_desk.events import CancelToken
+from seal_desk.events import CancelToken, EventSink, ignore
+from seal_desk.model.oom import Halving
 
 TextSink = Callable[[int, str], None]
 
@@ -36,7 +37,6 @@ def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator) -
     return order.gather(-1, torch.multinomial(top, 1, generator=generator)).squeeze(-1)
 
 
-@torch.inference_mode()
 def generate(
     model,
     tokenizer,
@@ -50,13 +50,61 @@ def generate(
     on_text: Optional[TextSink] = None,
     cancel: Optional[CancelToken] = None,
     fast: Optional[bool] = None,
+    groups: int = 1,
+    on_event: EventSink = ignore,
 ) -> list[list[int]]:
     """Generate continuations for token-id prompts; returns the new ids of each row (stop token excluded).
 
     `fast`: None runs the lean forward of `fast_decode` whenever it supports the model as it
     is now (else the HF forward), True requires it (ModelError otherwise), False always uses the HF forward. Greedy
     decoding on the lean forward gives the HF forward's tokens; sampling may use its bf16 matmuls.
+
+    Out of memory, the rows are generated in parts of half as many (see `oom.Halving`; a warning goes to
+    `on_event`). `groups`: the rows are that many equal groups, one per stacked adapter (`StackedLora`), and
+    every part keeps them, taking the same rows of each group. Greedy rows come out the same; sampled
+    parts after the first draw from `seed` + their first row, so they differ from an unsplit run.
     """
+    per = len(prompts) // groups
+    out: list[list[int]] = [[] for _ in prompts]
+
+    def part(start: int, stop: int) -> None:
+        rows = [g * per + i for g in range(groups) for i in range(start, stop)]
+        sink = None if on_text is None else (lambda row, text: on_text(rows[row], text))
+        outs = _generate(
+            model,
+            tokenizer,
+            [prompts[r] for r in rows],
+            max_new_tokens=max_new_tokens,
+            stop_ids=stop_ids,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed + start if seed is not None else None,
+            on_text=sink,
+            cancel=cancel,
+            fast=fast,
+        )
+        for r, ids in zip(rows, outs):
+            out[r] = ids
+
+    Halving(per, "generated row{s}" + (" per adapter" if groups > 1 else ""), on_event).over(per, part)
+    return out
+
+
+@torch.inference_mode()
+def _generate(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    temperature: float,
+    top_p: float,
+    seed: Optional[int],
+    on_text: Optional[TextSink],
+    cancel: Optional[CancelToken],
+    fast: Optional[bool],
+) -> list[list[int]]:
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
     width = max(len(p) for p in prompts)

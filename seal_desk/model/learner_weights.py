@@ -26,13 +26,21 @@ def learner_card(path: str | Path) -> dict:
     return card
 
 
-def apply_learner(loaded, path: str | Path):
-    """Merge the learner at `path` into `loaded`'s weights (in place); returns its card."""
+def apply_learner(loaded, path: str | Path, _depth: int = 0):
+    """Merge the learner at `path` into `loaded`'s weights (in place); returns its card.
+
+    A learner trained on top of another (card `on_top_of`: a sibling folder, e.g. a SEAL-trained
+    generator over the learner its outer loop started from) has that one merged first."""
     from peft import PeftModel
 
     card = learner_card(path)
     if card.get("base") != loaded.name:
         raise InputError(f"{path}: learner was trained on {card.get('base')}, not {loaded.name}")
+    below = card.get("on_top_of")
+    if below:
+        if _depth >= 4:
+            raise InputError(f"{path}: learners stacked too deep (a loop of on_top_of?)")
+        apply_learner(loaded, Path(path).parent / below, _depth + 1)
     if loaded.placement.quantization == "nf4":  # merging re-quantises: the learner's small update would be lost
         raise InputError(
             f"{path}: a learner is merged into the weights, which 4-bit NF4 cannot hold; "

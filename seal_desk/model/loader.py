@@ -112,9 +112,11 @@ def _load(source: ModelSource, device: str, quant: str, on_event: EventSink, tru
     started = time.perf_counter()
     allocator.keep_freed_memory()
     if source.kind == "tiny":
-        return load_tiny()
+        return load_tiny(quant=quant, on_event=on_event)
     quant_map = source.preset.quantization if source.preset else None
     placement = devices.choose(device, quant_map, quant)
+    if source.kind == "random":
+        return load_random(source, placement, on_event)
     folder = str(convert_gguf(source, on_event)) if source.kind == "gguf" else source.location
     on_event(Progress("load", 0, 3, f"reading {source.name} config"))
 
@@ -130,16 +132,9 @@ def _load(source: ModelSource, device: str, quant: str, on_event: EventSink, tru
     on_event(Progress("load", 1, 3, f"loading {n_params / 1e6:.0f}M parameters ({placement.label})"))
     kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": trust_remote_code}
     if placement.quantization == "nf4":
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
-        kwargs["device_map"] = {"": 0}
-        kwargs["dtype"] = torch.bfloat16
+        kwargs.update(nf4_kwargs(placement))
+        if placement.device == "cpu":
+            on_event(Message(devices.CPU_NF4_NOTE, "warning"))
     else:
         kwargs["dtype"] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[placement.quantization]
     try:
@@ -160,6 +155,37 @@ def _load(source: ModelSource, device: str, quant: str, on_event: EventSink, tru
     return LoadedModel(model, tokenizer, source, placement, seconds, n_params)
 
 
+def nf4_kwargs(placement: devices.Placement) -> dict[str, Any]:
+    """`from_pretrained` arguments for QLoRA's base: 4-bit NF4 with double quantisation, bf16 compute."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return {
+        "quantization_config": BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        ),
+        "device_map": devices.bnb_device_map(placement),
+        "dtype": torch.bfloat16,
+    }
+
+
+def load_random(source: ModelSource, placement: devices.Placement, on_event: EventSink = ignore) -> LoadedModel:
+    """`random:PRESET`: the preset's architecture with random weights on `placement` (see random_model.py)."""
+    from seal_desk.model.random_model import build
+
+    started = time.perf_counter()
+    if placement.quantization == "nf4" and placement.device == "cpu":
+        on_event(Message(devices.CPU_NF4_NOTE, "warning"))
+    nf4 = nf4_kwargs(placement) if placement.quantization == "nf4" else None
+    model, tokenizer, n_params = build(source.preset, placement, on_event, nf4)
+    seconds = time.perf_counter() - started
+    on_event(Message(f"Built {source.name} (random weights) on {placement.label} in {seconds:.1f}s"))
+    return LoadedModel(model, tokenizer, source, placement, seconds, n_params)
+
+
 def _hub_error(source: ModelSource, exc: Exception) -> ModelError:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
     if source.kind == "hub":
@@ -169,19 +195,31 @@ def _hub_error(source: ModelSource, exc: Exception) -> ModelError:
     return ModelError(f"{source.location}: cannot load model ({first})")
 
 
-def load_tiny(seed: int = 0) -> LoadedModel:
-    """The tiny random model (tests, demos of the flow without real weights)."""
+def load_tiny(seed: int = 0, quant: str = "", on_event: EventSink = ignore) -> LoadedModel:
+    """The tiny random model (tests, demos of the flow without real weights); `quant="nf4"`: its 4-bit
+    QLoRA twin on the CPU (the same weights, quantised by bitsandbytes as a GPU user's model would be)."""
     from seal_desk.model.tiny import tiny_model, tiny_tokenizer
 
     started = time.perf_counter()
     tokenizer = tiny_tokenizer()
     model = tiny_model(tokenizer, seed=seed)
     n = sum(p.numel() for p in model.parameters())
-    return LoadedModel(
-        model,
-        tokenizer,
-        ModelSource(TINY, "tiny", ""),
-        devices.Placement("cpu", "fp32"),
-        time.perf_counter() - started,
-        n,
-    )
+    placement = devices.Placement("cpu", "fp32")
+    if quant == "nf4":
+        placement = devices.choose("cpu", quant="nf4")
+        model = _quantised_copy(model, tokenizer, placement)
+        on_event(Message(devices.CPU_NF4_NOTE, "warning"))
+    return LoadedModel(model, tokenizer, ModelSource(TINY, "tiny", ""), placement, time.perf_counter() - started, n)
+
+
+def _quantised_copy(model, tokenizer, placement: devices.Placement):
+    """`model` reloaded in 4-bit NF4 through the normal `from_pretrained` path (via a temp folder)."""
+    import tempfile
+
+    from transformers import AutoModelForCausalLM
+
+    with tempfile.TemporaryDirectory(prefix="seal-desk-nf4-") as folder:
+        model.save_pretrained(folder, safe_serialization=True)
+        quantised = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, **nf4_kwargs(placement))
+    quantised.eval()
+    return quantised

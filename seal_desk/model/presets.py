@@ -34,6 +34,9 @@ class Preset:
     inner_loop: dict[str, Any] = field(default_factory=dict)
     learner: str = ""  # a learner folder beside the presets, merged at load by default (see learner.py)
     self_edit: dict[str, Any] = field(default_factory=dict)  # the pipeline that measured best for this model
+    # The model's HF config fields (`[architecture]`, from its public config.json): `random:NAME` builds it with
+    # random weights (random_model.py), and the VRAM planner (vram_plan.py) sizes it. Empty: not known.
+    architecture: dict[str, Any] = field(default_factory=dict)
 
     def inner_config(self, base: InnerLoopConfig | None = None) -> InnerLoopConfig:
         """The preset's inner-loop defaults laid over `base` (paper defaults)."""

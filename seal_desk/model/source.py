@@ -23,6 +23,7 @@ from seal_desk.model.presets import DEFAULT_PRESET, Preset, all_presets, get_pre
 from seal_desk.paths import model_cache_dir
 
 TINY = "tiny-random"
+RANDOM = "random:"  # `random:PRESET`: the preset's architecture with random weights (random_model.py)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _DONE = ".seal-desk-complete"
 
@@ -32,8 +33,8 @@ class ModelSource:
     """A resolved model: where its weights come from and how to prompt it."""
 
     name: str
-    kind: str  # "gguf" | "dir" | "hub" | "tiny"
-    location: str  # .gguf path, local folder, hub id, or "" for tiny
+    kind: str  # "gguf" | "dir" | "hub" | "tiny" | "random"
+    location: str  # .gguf path, local folder, hub id, or "" for tiny and random
     preset: Optional[Preset] = None
 
     @property
@@ -62,6 +63,8 @@ def resolve(name: Optional[str] = None) -> ModelSource:
     name = (name or DEFAULT_PRESET).strip()
     if name == TINY:
         return ModelSource(TINY, "tiny", "")
+    if name.startswith(RANDOM):
+        return resolve_random(name)
     presets = all_presets()
     if name in presets:
         preset = presets[name]
@@ -85,6 +88,24 @@ def resolve(name: Optional[str] = None) -> ModelSource:
         return ModelSource(name, "hub", name)
     known = ", ".join(sorted(presets)) or "none found"
     raise ModelError(f"unknown model '{name}': not a preset ({known}), a local path, or a hub id")
+
+
+def resolve_random(name: str) -> ModelSource:
+    """`random:PRESET`: PRESET's architecture (its `[architecture]` table) with random weights, no hub needed."""
+    preset_name = name[len(RANDOM) :].strip()
+    presets = all_presets()
+    if preset_name not in presets:
+        known = ", ".join(sorted(presets)) or "none found"
+        raise ModelError(f"{name}: random:NAME needs a preset name ({known})")
+    preset = presets[preset_name]
+    if not preset.architecture.get("model_type"):
+        raise ModelError(f"{name}: preset {preset_name} has no [architecture] table (model_type and sizes)")
+    return ModelSource(f"{RANDOM}{preset_name}", "random", "", preset)
+
+
+def random_presets() -> list[str]:
+    """The presets `random:NAME` can build (those with an `[architecture]` table)."""
+    return [name for name, preset in all_presets().items() if preset.architecture.get("model_type")]
 
 
 GENERATOR_MARK = "seal_desk_generator.json"  # written beside an outer-loop checkpoint (restem/loop.py)
@@ -143,6 +164,8 @@ def available_offline(source: ModelSource) -> bool:
     """True when the weights can be loaded now without a network."""
     if source.kind in ("tiny", "dir"):
         return True
+    if source.kind == "random":  # random weights; the tokenizer is the embedded default's
+        return available_offline(resolve(DEFAULT_PRESET))
     if source.kind == "gguf":
         return cached_dir(source) is not None or bool(source.location) and Path(source.location).is_file()
     try:

@@ -11,8 +11,9 @@ candidates in one pass where SEAL's reference runs them one after another.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -55,6 +56,25 @@ class StackedLora:
         self.route = torch.arange(k)
         self._segments: list[tuple[int, int]] | None = None
         self._gather = self._scatter = None
+
+    @classmethod
+    def joined(cls, stacks: Sequence[StackedLora]) -> StackedLora:
+        """One stack of the candidates of `stacks`, in order (trained in groups, e.g. to fit in memory)."""
+        if len(stacks) == 1:
+            return stacks[0]
+        out = copy.copy(stacks[0])
+        out.k = sum(s.k for s in stacks)
+        with torch.no_grad():
+            out.layers = [
+                replace(
+                    layer,
+                    a=torch.cat([s.layers[i].a for s in stacks]).requires_grad_(True),
+                    b=torch.cat([s.layers[i].b for s in stacks]).requires_grad_(True),
+                )
+                for i, layer in enumerate(stacks[0].layers)
+            ]
+        out.route, out.segments = torch.arange(out.k), None
+        return out
 
     @property
     def segments(self) -> list[tuple[int, int]] | None:

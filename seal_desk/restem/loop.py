@@ -14,10 +14,7 @@ apart; every passage is recorded in one transaction, so an interrupted run resum
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -27,12 +24,13 @@ from typing import Optional
 from seal_desk.config import InnerLoopConfig, OuterLoopConfig
 from seal_desk.engine import Engine, asked_for
 from seal_desk.events import CancelToken, EventSink, Progress, RewardScored, RoundFinished, ignore
-from seal_desk.files import write_atomic
+from seal_desk.files import write_atomic, write_folder_atomic
 from seal_desk.knowledge import self_edit as se
 from seal_desk.knowledge.documents import Passage
 from seal_desk.knowledge.inner_loop import completion_example, train
 from seal_desk.model.adapters import AdapterHost
 from seal_desk.model.loader import LoadedModel
+from seal_desk.model.merging import merged_weights
 from seal_desk.model.source import GENERATOR_MARK, generator_mark
 from seal_desk.restem.records import Candidate, PassageOutcome, RlRecords, RoundRecord
 
@@ -227,8 +225,9 @@ class RestEM:
 
         with torch.enable_grad():
             report = train(host, gen.tokenizer, [], sft, on_event, cancel, examples=examples)
-        host.save(self.out_dir / f"round-{r}" / "adapter")  # the round's update alone, PEFT format (shippable)
-        merged = host.peft.merge_and_unload()
+        adapter = self.out_dir / f"round-{r}" / "adapter"
+        host.save(adapter)  # the round's update alone, PEFT format (shippable)
+        merged = merged_weights(host.peft, adapter, host.quantized)  # plain weights, also from a 4-bit base
         path = self.out_dir / f"round-{r}" / "generator"
         _save_generator(
             merged,
@@ -318,18 +317,14 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _save_generator(model, tokenizer, path: Path, mark: dict) -> None:
-    """Write a merged checkpoint (safetensors + tokenizer + mark) to a temp folder, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=path.parent))
-    try:
+    """Write a merged checkpoint (safetensors + tokenizer + mark) atomically."""
+
+    def write(tmp: Path) -> None:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         (tmp / GENERATOR_MARK).write_text(json.dumps(mark, indent=2))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    write_folder_atomic(path, write)
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:

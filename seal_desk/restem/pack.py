@@ -1,0 +1,95 @@
+"""Shipping a SEAL-trained generator: an outer-loop run's round updates packed into one PEFT adapter.
+
+Each round's generator is the previous one plus that round's merged LoRA update (loop.py saves each
+update alone under `round-N/adapter`). Merging is additive, so the rounds' updates sum exactly into one
+LoRA of rank Σ r_i: A = [A_1; A_2; …] stacked along the rank, B = [s_1·B_1, s_2·B_2, …] with each
+round's scale s_i = alpha_i / r_i folded in, and alpha = rank (scale 1).
+
+The pack is a learner folder (PEFT adapter + `seal_desk_learner.json`), merged at load like any
+learner; its card names the learner the run started from (`on_top_of`, a sibling folder), which is
+merged first. So `--learner` on the pack gives the SEAL-trained model, and on `on_top_of` the
+untrained one it came from.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from seal_desk.errors import InputError
+from seal_desk.files import write_folder_atomic
+from seal_desk.model.learner_weights import CARD
+
+
+def _round_adapter(run: Path, r: int) -> tuple[dict, dict]:
+    """(adapter_config, tensors) of round r's update."""
+    from safetensors.torch import load_file
+
+    folder = run / f"round-{r}" / "adapter"
+    weights = folder / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise InputError(f"{folder}: no saved round update (a run from before updates were saved, or unfinished)")
+    return json.loads((folder / "adapter_config.json").read_text()), load_file(str(weights))
+
+
+def combine(adapters: Sequence[tuple[dict, dict]]) -> tuple[dict, dict]:
+    """One LoRA whose update is the sum of `adapters`' updates (configs and tensors as PEFT saves them)."""
+    import torch
+
+    configs = [c for c, _ in adapters]
+    targets = {tuple(sorted(c["target_modules"])) for c in configs}
+    if len(targets) != 1:
+        raise InputError("rounds trained different LoRA target modules: they cannot be packed into one adapter")
+    scales = [c["lora_alpha"] / c["r"] for c in configs]
+    keys = sorted(adapters[0][1])
+    combined = {}
+    for key in keys:
+        parts = [tensors[key].float() for _, tensors in adapters]
+        if ".lora_A." in key:
+            combined[key] = torch.cat(parts, dim=0)  # (Σr, in)
+        elif ".lora_B." in key:
+            combined[key] = torch.cat([p * s for p, s in zip(parts, scales)], dim=1)  # (out, Σr)
+        else:
+            raise InputError(f"unexpected tensor {key} in a round update")
+    rank = sum(c["r"] for c in configs)
+    config = dict(configs[0], r=rank, lora_alpha=rank, use_rslora=False)
+    return config, combined
+
+
+def pack_generator(run: str | Path, out: str | Path, summary: dict, meta: dict) -> dict:
+    """Write the rounds of `run` (an `rl --out` folder) as one learner folder `out`; returns its card.
+
+    `summary` is the run's reward summary (loop.summary); `meta` what the card should say besides
+    (base model, learner it started from, data, settings)."""
+    import torch
+    from safetensors.torch import save_file
+
+    run, out = Path(run), Path(out)
+    rounds = [r["round"] for r in summary["rounds"] if r.get("finished") and r.get("sft_examples")]
+    if not rounds:
+        raise InputError(f"{run}: no finished round kept any self-edit: nothing to pack")
+    config, tensors = combine([_round_adapter(run, r) for r in rounds])
+    card = {
+        "kind": "seal-desk learner",
+        "role": "SEAL-trained self-edit generator (ReST-EM)",
+        "date": _dt.date.today().isoformat(),
+        **meta,
+        "rounds": summary["rounds"],
+        "packed_rounds": rounds,
+        "lora": {"r": config["r"], "alpha": config["lora_alpha"], "targets": sorted(config["target_modules"])},
+        "stored": "bf16 (each round trained in fp32; the sum of the rounds' updates, exact up to bf16 rounding)",
+    }
+
+    def write(tmp: Path) -> None:
+        weights = {k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}
+        save_file(weights, str(tmp / "adapter_model.safetensors"))
+        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
+        (tmp / CARD).write_text(json.dumps(card, indent=2))
+
+    write_folder_atomic(out, write)
+    return card
+
+
+__all__ = ["combine", "pack_generator"]

@@ -1,0 +1,68 @@
+"""Packing an outer-loop run's round updates into one learner folder (the shipped SEAL-trained generator)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from seal_desk.errors import InputError
+from seal_desk.restem.pack import combine, pack_generator
+from tests.restem.test_restem import graded_by_hash  # noqa: F401 - a fixture
+
+
+def _adapter(r: int, alpha: int, seed: int) -> tuple[dict, dict]:
+    g = torch.Generator().manual_seed(seed)
+    key = "base_model.model.model.layers.0.self_attn.q_proj"
+    config = {"r": r, "lora_alpha": alpha, "target_modules": ["q_proj"], "peft_type": "LORA"}
+    return config, {
+        f"{key}.lora_A.weight": torch.randn(r, 8, generator=g),
+        f"{key}.lora_B.weight": torch.randn(6, r, generator=g),
+    }
+
+
+def _delta(config: dict, tensors: dict) -> torch.Tensor:
+    a, b = (tensors[k] for k in sorted(tensors))  # lora_A, lora_B
+    return (config["lora_alpha"] / config["r"]) * b @ a
+
+
+def test_combined_rounds_sum_their_updates_exactly():
+    rounds = [_adapter(4, 8, 1), _adapter(2, 16, 2), _adapter(4, 4, 3)]
+    config, tensors = combine(rounds)
+    assert config["r"] == config["lora_alpha"] == 10
+    assert torch.allclose(_delta(config, tensors), sum(_delta(c, t) for c, t in rounds), atol=1e-5)
+
+
+def test_rounds_on_other_modules_are_refused():
+    first, second = _adapter(4, 8, 1), _adapter(4, 8, 2)
+    second[0]["target_modules"] = ["v_proj"]
+    with pytest.raises(InputError, match="target modules"):
+        combine([first, second])
+
+
+def test_a_packed_run_loads_as_the_last_rounds_generator(tiny_engine, workspace, tmp_path, graded_by_hash):  # noqa: F811
+    from seal_desk.model.learner_weights import CARD, apply_learner
+    from seal_desk.model.loader import load, load_tiny
+    from seal_desk.restem.loop import summary
+    from tests.restem.test_restem import CFG, _engine, _run
+
+    records, rounds = _run(_engine(tiny_engine), workspace, tmp_path / "run")
+    result = summary(records, CFG)
+    packed = [r["round"] for r in result["rounds"] if r["sft_examples"]]
+    assert packed, "the hash grader keeps some self-edits"
+    card = pack_generator(tmp_path / "run", tmp_path / "pack", result, {"base": "tiny-random", "on_top_of": None})
+    assert card["packed_rounds"] == packed and json.loads((tmp_path / "pack" / CARD).read_text()) == card
+    model = load_tiny()
+    apply_learner(model, tmp_path / "pack")
+    last = load(rounds[-1].generator if rounds[-1].generator else rounds[0].generator, "cpu").model.state_dict()
+    mine = model.model.state_dict()
+    worst = max((mine[k].float() - last[k].float()).abs().max().item() for k in last)
+    assert worst < 2e-2, f"packed weights differ from the generator by {worst}"  # bf16 storage of the sum
+
+
+def test_packing_a_run_without_round_updates_is_one_line(tmp_path):
+    with pytest.raises(InputError, match="nothing to pack"):
+        pack_generator(tmp_path, tmp_path / "pack", {"rounds": [{"round": 1, "finished": True, "sft_examples": 0}]}, {})
+    with pytest.raises(InputError, match="no saved round update"):
+        pack_generator(tmp_path, tmp_path / "pack", {"rounds": [{"round": 1, "finished": True, "sft_examples": 2}]}, {})
