@@ -58,6 +58,8 @@ class SelfEditConfig:
         0.3  # drop self-edit lines sharing under 30% of content words with the passage (0 = keep all)
     )
     qa_prompt: bool = False  # train question-answer items as recall asks them (prompt, then the answer)
+    sentences: bool = False  # also train on each sentence of the passage alone (a deterministic augmentation that
+    # measured +12.5 points on reworded questions; the model-written self-edit is trained on top of it)
     select: str = "pool"  # k samples: "pool" trains on all of them (SEAL), "best" on the one covering most of the
     # passage's names, dates and numbers with grounded lines (a score that needs no questions)
     seed: int = 42

@@ -166,9 +166,12 @@ class Engine:
         floor = cfg.min_grounding if min_grounding is None else min_grounding
         if cfg.select == "best":
             edits = se.best_of(edits, passage.title, passage.text, fmt, floor)
-        return se.training_sequences(
+        seqs = se.training_sequences(
             passage.title, passage.text, edits, fmt, cfg.include_passage, floor, self.qa_text if cfg.qa_prompt else None
         )
+        if cfg.sentences:  # each sentence alone first; the passage itself is already in `seqs`
+            seqs = se.sentence_sequences(passage.title, passage.text)[:-1] + seqs
+        return seqs
 
     def qa_text(self, title: str, question: str, answer: str) -> str:
         """A question as recall asks it (SEAL's prompt, chat-wrapped for instruct models), then its answer."""

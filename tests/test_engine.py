@@ -144,3 +144,17 @@ def test_open_lays_saved_settings_and_flags_over_the_preset(tiny, workspace):
     engine = Engine.open(tiny, workspace, {"self_edit": {"k": 3}})
     assert engine.config.inner.epochs == 4 and engine.config.self_edit.k == 3
     assert Engine.open(tiny).config.inner.epochs == 10
+
+
+def test_sentences_option_trains_each_sentence_then_the_self_edit_and_passage(tiny_engine, passage):
+    from dataclasses import replace
+
+    from seal_desk.knowledge.splitting import sentences
+
+    plain = tiny_engine.sequences_for(passage, ["- Mira Kostadinova founded Zorblat Industries."], "implications", 0.0)
+    cfg = tiny_engine.config
+    tiny_engine.config = replace(cfg, self_edit=replace(cfg.self_edit, sentences=True))
+    split = tiny_engine.sequences_for(passage, ["- Mira Kostadinova founded Zorblat Industries."], "implications", 0.0)
+    parts = sentences(passage.text)
+    assert len(parts) > 1 and split == [f"{passage.title}\n{s}" for s in parts] + plain
+    assert split.count(f"{passage.title}\n{passage.text}") == 1

@@ -108,6 +108,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         help="train question-answer self-edit items as recall asks them (prompt, then the answer)",
     )
     g.add_argument(
+        "--sentences",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also train on each sentence of the passage alone (deterministic); the self-edit comes on top",
+    )
+    g.add_argument(
         "--select",
         choices=SELECT,
         default=None,

@@ -18,7 +18,17 @@ def flags(args) -> dict:
     }
     edit = {
         k: getattr(args, k, None)
-        for k in ("format", "k", "max_new_tokens", "temperature", "seed", "qa_prompt", "min_grounding", "select")
+        for k in (
+            "format",
+            "k",
+            "max_new_tokens",
+            "temperature",
+            "seed",
+            "qa_prompt",
+            "sentences",
+            "min_grounding",
+            "select",
+        )
     }
     layer = {"inner": _set(inner) | ({"lora": _set(lora)} if _set(lora) else {}), "self_edit": _set(edit)}
     if getattr(args, "judge", False):

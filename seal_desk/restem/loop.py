@@ -167,7 +167,7 @@ class RestEM:
         seed = zlib.crc32(f"{cfg.seed}/{r}/{passage.sha256}".encode())
         edits = engine.sample_self_edits(passage, fmt, cfg.k, seed=seed, on_event=on_event, cancel=cancel)
         sets = [engine.sequences_for(passage, [e], fmt, cfg.min_grounding) for e in edits]
-        baseline_set = se.training_sequences(passage.title, passage.text, [], "none", True, 0.0)
+        baseline_set = engine.sequences_for(passage, [], "none", 0.0)  # the passage (+ its sentences, if set)
         questions = asked_for([passage])
         seeds = [engine.run_config.inner.seed + e for e in range(cfg.eval_times)]
         jobs = [(s, seed_) for s in [baseline_set] + sets for seed_ in seeds]
