@@ -153,3 +153,17 @@ def test_bench_and_continual_know_nothing_of_the_cli():
                 else []
             )
             assert not any(n == "seal_desk.cli" or n.startswith("seal_desk.cli.") for n in names), rel
+
+
+def test_lora_flops_count_base_linears_once_and_causal_attention(tiny):
+    from seal_desk.bench.speed import linear_params, lora_train_flops
+
+    cfg = tiny.model.config
+    per_layer = 64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 128  # q, o; k, v (2 kv heads of 16); gate, up, down
+    lm_head = 64 * cfg.vocab_size  # tied to the embeddings, still a matmul per token
+    assert (cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers) == (64, 128, 2)
+    assert linear_params(tiny.model) == 2 * per_layer + lm_head
+    n = 2 * per_layer + lm_head
+    assert lora_train_flops(tiny.model, [10, 20], epochs=3) == 3 * sum(
+        4 * n * s + 3 * 2 * 2 * s * s * 64 for s in (10, 20)
+    )
