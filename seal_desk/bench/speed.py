@@ -165,6 +165,17 @@ def _timed_generation(
     return made / (time.perf_counter() - started)
 
 
+def learn_stages(engine: Engine) -> dict[str, float]:
+    """Time to learn one passage as the TUI does it (k=1, the engine's settings), seconds per stage and in all."""
+    from seal_desk.knowledge.documents import Document
+
+    started = time.perf_counter()
+    result = engine.learn(Document("speed", SAMPLE.title, [SAMPLE]), k=1, save=False)
+    rows = {f"learn_s_{stage}": seconds for stage, seconds in result.timings.items()}
+    rows["learn_s_total"] = time.perf_counter() - started
+    return rows
+
+
 def linear_params(model) -> int:
     """N for LoRA's FLOP count: every base Linear's weights (attention, MLP and the output projection, also when
     it is tied to the embeddings), none of the embedding lookup's, none of the adapters'."""
@@ -302,6 +313,7 @@ def run_speed_bench(
     questions = asked_for([SAMPLE])
     recall = engine.recall(questions, None, "speed")
     rows["recall_s_per_question"] = recall.seconds / len(questions)
+    rows.update(learn_stages(engine))
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     peak = matmul_peak(device, dtype)
     rows["matmul_peak_tflops"] = peak / 1e12

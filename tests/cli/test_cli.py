@@ -322,6 +322,8 @@ def test_bench_speed_tiny(tmp_path, capsys):
         "matmul_peak_tflops",
         "train_mfu_6NT",
         "train_mfu_lora",
+        "learn_s_train",
+        "learn_s_total",
         "peak_rss_gib",
     ):
         assert res[key] > 0, key
