@@ -17,9 +17,9 @@ run: setup
 test: setup
 	$(VENV)/bin/python -m pytest -q
 
-## Everything but the end-to-end, slow and TUI tests.
+## Everything but the end-to-end, slow, TUI and Ray-cluster tests.
 test-fast: setup
-	$(VENV)/bin/python -m pytest -q -m "not e2e and not slow and not tui"
+	$(VENV)/bin/python -m pytest -q -m "not e2e and not slow and not tui and not ray"
 
 ## SEAL's single-passage table on 10 of its eval passages (CPU: ~20 min).
 bench-knowledge: setup

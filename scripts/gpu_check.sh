@@ -37,4 +37,11 @@ if [ -n "${MISSING// /}" ]; then
 else
   echo "every module the check needs is installed"
 fi
+# random:PRESET models use the embedded model's tokenizer: from .whl/ when this machine has neither it nor its GGUF
+CACHE=${SEAL_DESK_MODEL_CACHE:-models/cache}
+if [ -d "$WHEELS/embedded-tokenizer" ] && [ ! -e "$CACHE/embedded-tokenizer/.seal-desk-complete" ]; then
+  mkdir -p "$CACHE/embedded-tokenizer" && cp "$WHEELS"/embedded-tokenizer/* "$CACHE/embedded-tokenizer/"
+  echo "tokenizer of the embedded model, from $WHEELS/" > "$CACHE/embedded-tokenizer/.seal-desk-complete"
+  echo "embedded tokenizer copied from $WHEELS/embedded-tokenizer"
+fi
 exec "$PY" scripts/gpu_check.py "${ARGS[@]}"

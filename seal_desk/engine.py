@@ -24,6 +24,7 @@ from seal_desk.knowledge.documents import Document, Passage, Question
 from seal_desk.knowledge.grading import rivals
 from seal_desk.knowledge.inner_loop import TrainReport, train, train_candidates
 from seal_desk.knowledge.learn_result import LearnResult, result_rows, run_summary
+from seal_desk.knowledge.question_writer import WrittenQuestions, write_questions
 from seal_desk.knowledge.recall import RecallQuestion, RecallReport, ask, evaluate, evaluate_groups, question_ids
 from seal_desk.model.adapters import TRAINING_SLOT, AdapterHost
 from seal_desk.model.generation import generate
@@ -172,6 +173,12 @@ class Engine:
         if cfg.sentences:  # each sentence alone first; the passage itself is already in `seqs`
             seqs = se.sentence_sequences(passage.title, passage.text)[:-1] + seqs
         return seqs
+
+    def training_tokens(self, sequences: list[str]) -> int:
+        """How many tokens the inner loop trains on for `sequences` (one epoch, as inner_loop.encode ends and cuts them)."""
+        from seal_desk.knowledge.inner_loop import encode
+
+        return sum(len(ids) for ids in encode(self.tokenizer, sequences, self.run_config.inner.max_seq_len))
 
     def qa_text(self, title: str, question: str, answer: str) -> str:
         """A question as recall asks it (SEAL's prompt, chat-wrapped for instruct models), then its answer."""
@@ -362,11 +369,26 @@ class Engine:
     def generate_questions(
         self, passage: Passage, n: int = 5, on_event: EventSink = ignore, cancel: CancelToken | None = None
     ) -> list[Question]:
-        """Let the model write question/answer pairs about a passage (marked as generated)."""
-        text = (
-            f"Write {n} short questions about the passage below, each answerable with a few words "
-            f"from it. Write each as 'Q: ...' on one line and 'A: ...' on the next.\n\n"
-            f"Passage:\n{passage.title}\n{passage.text}"
+        """Questions about a passage: the model's, checked against it, topped up with cloze ones (see
+        `write_questions`); what was kept and dropped is reported as one Message."""
+        written = self.write_questions(passage, n, passage.questions, on_event, cancel)
+        on_event(Message(f"{passage.title[:40]}: {written.summary()}", "info" if written.questions else "warning"))
+        return written.questions
+
+    def write_questions(
+        self,
+        passage: Passage,
+        n: int = 5,
+        existing: Sequence[Question] = (),
+        on_event: EventSink = ignore,
+        cancel: CancelToken | None = None,
+    ) -> WrittenQuestions:
+        """Let the model write question/answer pairs about a passage; keep those whose answer is a short span
+        of the passage that the question does not give away (marked generated), then top up to n with cloze
+        questions built from the passage's names, dates and numbers (marked cloze). See knowledge.question_writer."""
+        text = (  # passage first, then the task: on SmolLM2-135M this wording gives Q:/A: pairs, "write ... below" none
+            f"{passage.title}\n{passage.text}\n\nWrite {n} questions about this text. Answer each with a few "
+            "words from the text. Use this format:\nQ: question\nA: answer"
         )
         with self.host.using(None) as model:
             reply = ask(
@@ -378,13 +400,8 @@ class Engine:
                 max_new_tokens=48 * n,
                 cancel=cancel,
             )[0]
-        pairs = se.split_items("self-qa", reply)
-        out = []
-        for q, a in filter(None, map(se.qa_pair, pairs[:n])):
-            out.append(Question(q, a, "generated"))
-        if not out:
-            on_event(Message("the model wrote no usable question/answer pairs", "warning"))
-        return out
+        pairs = [p for p in map(se.qa_pair, se.split_items("self-qa", reply)) if p is not None]
+        return write_questions(pairs, passage.title, passage.text, n, existing)
 
     def save_trained(self, name: str, document_id: Optional[int] = None) -> tuple[int, str]:
         """Save the just-trained adapter into the workspace (atomic folder + one row)."""
@@ -477,7 +494,16 @@ class Engine:
                     for text in edits:
                         ws.add_self_edit(passage.id, fmt, text, self.loaded.name, edited)
                 all_edits += edits
-                sequences += self.sequences_for(passage, edits, fmt)
+                passage_seqs = self.sequences_for(passage, edits, fmt)
+                if any(e.strip() for e in edits) and set(passage_seqs) <= set(self.sequences_for(passage, [], fmt)):
+                    on_event(
+                        Message(
+                            f"{passage.title[:40]}: every line of its self-edit was dropped by the grounding "
+                            "filter; it is trained on the passage alone",
+                            "warning",
+                        )
+                    )
+                sequences += passage_seqs
             on_event(Progress("self-edit", len(document.passages), len(document.passages)))
             timings["self_edit"] = time.perf_counter() - t
             t = time.perf_counter()

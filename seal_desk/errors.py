@@ -19,3 +19,7 @@ class Cancelled(SealDeskError):
     """The user cancelled a running job; nothing partial was kept."""
 
     exit_code = 130
+
+
+class ClusterError(SealDeskError):
+    """The Ray cluster (`--ray`) cannot be reached, cannot place a worker, or keeps losing them."""

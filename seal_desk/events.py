@@ -87,6 +87,22 @@ class RoundFinished:
 
 
 @dataclass(frozen=True)
+class WorkerProgress:
+    """Cluster (`--ray`): a scoring worker started, finished a passage, or died (its passage is re-queued)."""
+
+    worker: str  # "w1", "w2", … (a replacement for a dead worker gets the next name)
+    passages_done: int
+    seconds_per_passage: float  # mean time of its passages inside the worker (0.0 before the first)
+    host: str = ""
+    device: str = ""  # e.g. "cuda · nf4" or "cpu · fp32"
+    state: str = "busy"  # "starting" | "busy" | "idle" | "died"
+
+    @property
+    def passages_per_hour(self) -> float:
+        return 3600.0 / self.seconds_per_passage if self.seconds_per_passage > 0 else 0.0
+
+
+@dataclass(frozen=True)
 class ContinualRecall:
     """Continual learning: after update `update` (0-based), recall on every document learned so far."""
 
@@ -130,6 +146,7 @@ Event = Union[
     Message,
     RewardScored,
     RoundFinished,
+    WorkerProgress,
     ContinualRecall,
     FileUpdated,
     ArcTaskScored,

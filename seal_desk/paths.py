@@ -28,3 +28,11 @@ def model_cache_dir() -> Path:
 def data_home() -> Path:
     """The default workspace folder (SQLite database and adapters)."""
     return Path(os.environ.get("SEAL_DESK_HOME", user_data_dir("seal-desk")))
+
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def sample_files() -> tuple[Path, Path]:
+    """The bundled sample: a short document of invented facts and its questions file (package data)."""
+    return SAMPLES / "tide-clock.md", SAMPLES / "tide-clock-questions.txt"

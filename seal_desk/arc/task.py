@@ -4,6 +4,8 @@ Challenges file: `{task_id: {"train": [{"input": grid, "output": grid}], "test":
 solutions file (optional, found next to the challenges when its name is the same with `solutions`
 for `challenges`): `{task_id: [output_grid, ...]}`. A grid is a list of equal-length rows of ints 0–9,
 at most 30×30. Every problem with a file is one `InputError` line naming the file and the task.
+A table of tasks, one a row (`id`, `train`, `test`), loads too: a .jsonl/.parquet file or a
+Hugging Face data set id (`tasks_from_rows`).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def check_grid(value, where: str) -> Grid:
 
 def _read_json(path: Path):
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # JSON is UTF-8; a BOM (Windows editors) is allowed
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -130,6 +132,9 @@ def load_tasks(challenges_path: str | Path, solutions_path: str | Path | None = 
     A single-task file (`{"train": ..., "test": ...}`, test pairs may carry outputs) works too.
     """
     path = Path(challenges_path).expanduser()
+    if (not path.exists() and path.suffix.lower() != ".json") or path.suffix.lower() in ROW_SUFFIXES:
+        tasks = tasks_from_rows(str(challenges_path))
+        return attach_solutions(tasks, _read_json(Path(solutions_path)), solutions_path) if solutions_path else tasks
     data = _read_json(path)
     if not isinstance(data, dict) or not data:
         raise InputError(f"{path}: expected an object mapping task ids to tasks")
@@ -139,6 +144,39 @@ def load_tasks(challenges_path: str | Path, solutions_path: str | Path | None = 
     sol_path = Path(solutions_path).expanduser() if solutions_path else sibling_solutions(path)
     if sol_path is not None:
         tasks = attach_solutions(tasks, _read_json(sol_path), sol_path)
+    return tasks
+
+
+ROW_SUFFIXES = {".jsonl", ".parquet", ".pq"}  # CSV cells would be strings, not the grids
+ID_COLUMNS = ("id", "task_id", "name")
+
+
+def tasks_from_rows(spec: str) -> list[ArcTask]:
+    """Tasks from a table, one task a row (`id`, `train`, `test`: lists of {input, output} grids; a test
+    output, when present, is its solution): a .jsonl/.parquet file or a Hugging Face data set id
+    (`owner/name[:split]`, knowledge.data.load_rows; offline only a cached one)."""
+    from seal_desk.knowledge.data import load_rows
+
+    def columns(names: list[str], where: str) -> list[str]:
+        id_column = next((c for c in ID_COLUMNS if c in names), None)
+        if id_column is None or "train" not in names or "test" not in names:
+            raise InputError(
+                f"{where}: ARC rows need an id ({'/'.join(ID_COLUMNS)}), 'train' and 'test' column "
+                f"(columns: {', '.join(names)})"
+            )
+        return [id_column, "train", "test"]
+
+    rows, where, _ = load_rows(spec, columns)
+    tasks = [
+        parse_task(
+            str(next((row[c] for c in ID_COLUMNS if row.get(c) not in (None, "")), i + 1)),
+            {"train": row.get("train"), "test": row.get("test")},  # test pairs with an output carry their solution
+            where,
+        )
+        for i, row in enumerate(rows)
+    ]
+    if not tasks:
+        raise InputError(f"{where}: no ARC tasks")
     return tasks
 
 
@@ -183,4 +221,5 @@ __all__ = [
     "parse_task",
     "pick",
     "sibling_solutions",
+    "tasks_from_rows",
 ]

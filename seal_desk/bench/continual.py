@@ -23,7 +23,8 @@ from seal_desk.engine import Engine, asked_for
 from seal_desk.errors import InputError
 from seal_desk.events import EventSink, Progress, ignore
 from seal_desk.knowledge import embeddings
-from seal_desk.knowledge.documents import Document, load_data_file
+from seal_desk.knowledge.data import load_data
+from seal_desk.knowledge.documents import Document, Passage
 from seal_desk.knowledge.recall import RecallQuestion
 
 PROBE_TOPIC = "general knowledge"
@@ -34,7 +35,7 @@ def load_probe(path: str | Path) -> list[RecallQuestion]:
     from seal_desk.knowledge.questions import load_questions
 
     try:
-        asked = asked_for(load_data_file(Path(path)))
+        asked = asked_for(load_data(path))
     except InputError:
         asked = [RecallQuestion(PROBE_TOPIC, q.question, q.answer) for q in load_questions(path)]
     if not asked:
@@ -46,7 +47,7 @@ def load_probe(path: str | Path) -> list[RecallQuestion]:
 class ContinualBenchOptions:
     """What `bench continual` runs (the command line's flags, typed)."""
 
-    data: str
+    data: str  # a data file or a Hugging Face data set id (knowledge.data.load_data)
     sequence: int = 8  # documents learned one after another
     strategies: tuple[str, ...] = STRATEGIES
     probe: Optional[str] = None  # general-knowledge questions (questions or data file)
@@ -55,27 +56,37 @@ class ContinualBenchOptions:
     replay_budget: int = ContinualConfig.replay_budget
     retrieval: str = ContinualConfig.retrieval
     seed: int = 42
+    data_columns: str = ""  # column mapping for a table or data set (see knowledge.data.Columns)
 
 
 class ContinualBench:
     """One `bench continual` run. The constructor checks the options, selects the documents and reads the
-    probe (so a caller can announce the plan: `docs`, `strategies`, `probe`); `run` learns and grades."""
+    probe (so a caller can announce the plan: `docs`, `strategies`, `probe`); `run` learns and grades. `data`
+    and `probe`: the --data passages and probe questions when the caller has read them already."""
 
-    def __init__(self, engine: Engine, options: ContinualBenchOptions):
+    def __init__(
+        self,
+        engine: Engine,
+        options: ContinualBenchOptions,
+        data: Optional[list[Passage]] = None,
+        probe: Optional[list[RecallQuestion]] = None,
+    ):
         if options.sequence < 1:
             raise InputError("--sequence must be at least 1")
         if options.replay_budget < 0:
             raise InputError("--replay-budget must be 0 or more")
-        chosen = select(
-            load_data_file(Path(options.data)), options.sequence, options.seed, options.order, options.offset
-        )
+        if data is None:
+            data = load_data(options.data, options.data_columns)
+        chosen = select(data, options.sequence, options.seed, options.order, options.offset)
         passages = [p for p in chosen if p.questions]
         if not passages:
             raise InputError(f"{options.data}: no passages with questions selected")
         self.engine, self.options = engine, options
         self.strategies = list(options.strategies)
         self.docs = [Document(f"#{i + 1} {p.title}", p.title, [p]) for i, p in enumerate(passages)]
-        self.probe = load_probe(options.probe) if options.probe else []
+        if probe is None:
+            probe = load_probe(options.probe) if options.probe else []
+        self.probe = probe
         self.cfg = ContinualConfig(replay_budget=options.replay_budget, retrieval=options.retrieval)
         self.fmt, self.k = engine.config.self_edit.format, engine.config.self_edit.k
 

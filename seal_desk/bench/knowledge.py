@@ -21,19 +21,22 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
-from seal_desk.config import ContinualConfig
+from seal_desk.config import ContinualConfig, SealConfig
 from seal_desk.engine import Engine, asked_for
 from seal_desk.errors import InputError
 from seal_desk.events import EventSink, Message, Progress, ignore
 from seal_desk.knowledge import self_edit as se
-from seal_desk.knowledge.documents import Passage, load_data_file
+from seal_desk.knowledge.data import load_data
+from seal_desk.knowledge.documents import Passage
 from seal_desk.knowledge.grading import recitation_floor
 from seal_desk.model.adapters import TRAINING_SLOT
+from seal_desk.restem.cluster import Cluster, ClusterOptions, opened, requested
+from seal_desk.restem.start import copier_for
 
 CONDITIONS = ("base", "passage", "sentences", "self-edit", "given-self-edits", "seal", "rag", "rag+adapter")
 RAG_CONDITIONS = ("rag", "rag+adapter")
@@ -53,7 +56,7 @@ LoadGenerator = Callable[[str], object]  # checkpoint path -> LoadedModel
 class KnowledgeBenchOptions:
     """What `bench knowledge` runs (the command line's flags, typed)."""
 
-    data: str
+    data: str  # a data file or a Hugging Face data set id (knowledge.data.load_data)
     n: int = 10
     offset: int = 0
     order: str = "seal"  # "seal": SEAL's seeded shuffle; "file": file order
@@ -66,6 +69,7 @@ class KnowledgeBenchOptions:
     rag_adapter: str = "self-edit"  # the condition whose adapter rag+adapter uses
     retrieval: str = ContinualConfig.retrieval
     seed: int = 42
+    data_columns: str = ""  # column mapping for a table or data set: context=COL,question=COL,answer=COL,title=COL
 
 
 def generator_rows(paths: Sequence[str], conditions: Sequence[str], model_name: str) -> dict[str, tuple[str, str]]:
@@ -106,16 +110,23 @@ def bootstrap_ci(per_passage: list[tuple[int, int]], rounds: int = 2000, seed: i
 def _supplied(path: Optional[str], passages: list[Passage]) -> None:
     if not path:
         return
-    by_hash = {p.sha256: p.self_edits for p in load_data_file(Path(path))}
+    by_hash = {p.sha256: p.self_edits for p in load_data(path)}
     for p in passages:
         p.self_edits = p.self_edits or by_hash.get(p.sha256, [])
 
 
 class KnowledgeBench:
     """One `bench knowledge` run. The constructor checks the options and selects the passages (so a
-    caller can announce the plan: `passages`, `conditions`, `index`); `run` trains and grades."""
+    caller can announce the plan: `passages`, `conditions`, `index`); `run` trains and grades. `data`: the
+    --data passages when the caller has read them already (the CLI does, before the model loads)."""
 
-    def __init__(self, engine: Engine, options: KnowledgeBenchOptions, load_generator: Optional[LoadGenerator] = None):
+    def __init__(
+        self,
+        engine: Engine,
+        options: KnowledgeBenchOptions,
+        load_generator: Optional[LoadGenerator] = None,
+        data: Optional[list[Passage]] = None,
+    ):
         conditions = list(options.conditions)
         for c in conditions:
             if c.startswith("self-edit:"):
@@ -127,7 +138,9 @@ class KnowledgeBench:
             conditions.append("seal")
         self.generators = generator_rows(options.generators, conditions, engine.loaded.name)
         self.conditions = [x for c in conditions for x in (list(self.generators) if c == "seal" else [c])]
-        self.chosen = select(load_data_file(Path(options.data)), options.n, options.seed, options.order, options.offset)
+        if data is None:
+            data = load_data(options.data, options.data_columns)
+        self.chosen = select(data, options.n, options.seed, options.order, options.offset)
         self.passages = [p for p in self.chosen if p.questions]
         if not self.passages:
             raise InputError(f"{options.data}: no passages with questions selected")
@@ -160,16 +173,38 @@ class KnowledgeBench:
             },
             "rag+adapter": f"{LABELS[self.rag_adapter]} + retrieved passages",
         }
+        if engine.config.self_edit.sentences:  # --sentences: every trained row also has the passage's sentences
+            self.labels = {
+                c: (label if c in ("base", "sentences", "rag") else f"{label} + its sentences")
+                for c, label in self.labels.items()
+            }
         self._loaded: dict = {}  # seal-N -> its generator model, loaded once
         self._engines: dict[str, Engine] = {}  # seal-N -> an engine on that generator
         self._slot: dict = {}  # what the training slot holds now: condition, sequences, self-edits, tokens, seconds
         self._on_event: EventSink = ignore
+        self._cluster = None  # a restem.cluster.Cluster while `run` scores passages on it
 
-    def run(self, on_event: EventSink = ignore) -> dict:
-        """Every condition on every passage (or, with cpt, on all passages at once); returns the results dict."""
+    def run(self, on_event: EventSink = ignore, cluster: Optional[ClusterOptions | Cluster] = None) -> dict:
+        """Every condition on every passage (or, with cpt, on all passages at once); returns the results dict.
+
+        `cluster` (default: the one the command asked for, `cluster.requested()`): the single-passage
+        setting scores each passage on a Ray worker that loads the same model (`cluster.device`)."""
         self._on_event, self._slot = on_event, {}
         started = time.perf_counter()
-        per = self._run_cpt() if self.cpt else self._run_single()
+        options = cluster or requested()
+        if options is not None and self.cpt:
+            on_event(Message("--ray: --cpt trains one adapter on all passages, so it runs here", "warning"))
+            options = None
+        copier = None
+        if isinstance(options, ClusterOptions):  # an open Cluster already holds this model
+            copier = copier_for(self.engine.loaded, options.device, options.quant, options.trust_remote_code)
+        with opened(options, copier, on_event) as pool:
+            self._cluster = pool
+            try:
+                per = self._run_cpt() if self.cpt else self._run_single()
+            finally:
+                self._cluster = None
+        workers = len(pool.workers) if pool is not None else 0
         on_event(_progress(len(self.passages), len(self.passages), "done"))
         engine, passages = self.engine, self.passages
         return {
@@ -213,48 +248,69 @@ class KnowledgeBench:
                 "batch_size": engine.config.inner.batch_size,
             },
             "wall_seconds": time.perf_counter() - started,
+            **({"ray_workers": workers} if workers else {}),
             "conditions": summarise(per, self.labels),
             "per_passage": per,
         }
 
     def _run_single(self) -> dict[str, list[dict]]:
-        """Per passage: a fresh adapter per condition, that passage's questions."""
-        per: dict[str, list[dict]] = {c: [] for c in self.conditions}
+        """Per passage: a fresh adapter per condition, that passage's questions (on the cluster's workers
+        when there is one, in any order; the rows come back in passage order)."""
         n = len(self.passages)
-        for i, passage in enumerate(self.passages):
-            self._on_event(_progress(i, n, passage.title))
-            questions = asked_for([passage])
-            for cond in self.conditions:
+        rows: dict[int, dict[str, dict]] = {}
+        if self._cluster is not None:
+            items = [(i, (i, passage)) for i, passage in enumerate(self.passages)]
+            for i, passage_rows in self._cluster.map(BenchPassages(self, self.engine.config), items, self._on_event):
+                rows[i] = passage_rows
+                self._on_event(_progress(len(rows), n, self.passages[i].title))
+                self._say(i, passage_rows)
+        else:
+            for i, passage in enumerate(self.passages):
+                self._on_event(_progress(i, n, passage.title))
+                rows[i] = self.passage_rows(i, passage)
+                self._say(i, rows[i])
+        return {c: [rows[i][c] for i in range(n)] for c in self.conditions}
+
+    def passage_rows(self, i: int, passage: Passage) -> dict[str, dict]:
+        """One passage (number `i` of the selection) under every condition: condition -> its row."""
+        rows: dict[str, dict] = {}
+        questions = asked_for([passage])
+        for cond in self.conditions:
+            t = time.perf_counter()
+            tokens, edits, sequences, trained_s = 0, [], [], 0.0
+            if cond not in ("base", "rag"):
+                trained = self._train_for(cond, lambda c, i=i, passage=passage: self._training(c, i, passage), i)
+                sequences, edits, tokens, trained_s = (
+                    trained["sequences"],
+                    trained["edits"],
+                    trained["tokens"],
+                    trained["seconds"],
+                )
                 t = time.perf_counter()
-                tokens, edits, sequences, trained_s = 0, [], [], 0.0
-                if cond not in ("base", "rag"):
-                    trained = self._train_for(cond, lambda c, i=i, passage=passage: self._training(c, i, passage), i)
-                    sequences, edits, tokens, trained_s = (
-                        trained["sequences"],
-                        trained["edits"],
-                        trained["tokens"],
-                        trained["seconds"],
-                    )
-                    t = time.perf_counter()
-                report = self._ask(cond, questions)
-                per[cond].append(
-                    _row(
-                        passage,
-                        report,
-                        tokens,
-                        time.perf_counter() - t + trained_s,
-                        sequences,
-                        edits,
-                        cond in RAG_CONDITIONS,
-                    )
-                )
-            self._on_event(
-                Message(
-                    f"[{i + 1}/{n}] {passage.title[:40]}: "
-                    + ", ".join(f"{c} {per[c][-1]['correct']}/{per[c][-1]['questions']}" for c in self.conditions)
-                )
+            report = self._ask(cond, questions)
+            rows[cond] = _row(
+                passage,
+                report,
+                tokens,
+                time.perf_counter() - t + trained_s,
+                sequences,
+                edits,
+                cond in RAG_CONDITIONS,
             )
-        return per
+        return rows
+
+    def _say(self, i: int, rows: dict[str, dict]) -> None:
+        self._on_event(
+            Message(
+                f"[{i + 1}/{len(self.passages)}] {self.passages[i].title[:40]}: "
+                + ", ".join(f"{c} {rows[c]['correct']}/{rows[c]['questions']}" for c in self.conditions)
+            )
+        )
+
+    def __getstate__(self) -> dict:
+        """What a cluster worker needs (see BenchPassages): the plan, not the engine, models or index."""
+        dropped = {"engine": None, "load_generator": None, "index": None, "_cluster": None, "_on_event": ignore}
+        return {**self.__dict__, **dropped, "_loaded": {}, "_engines": {}, "_slot": {}}
 
     def _run_cpt(self) -> dict[str, list[dict]]:
         """Per condition: one adapter on every passage's sequences, all questions; rows split back per passage."""
@@ -353,6 +409,30 @@ class KnowledgeBench:
         if cond == "rag+adapter":
             return self.engine.recall_rag(questions, self.index, self.top_k, TRAINING_SLOT, cond)
         return self._engine_for(cond).recall(questions, TRAINING_SLOT, cond)
+
+
+@dataclass(frozen=True)
+class BenchPassages:
+    """`bench knowledge` on a cluster worker (restem.cluster.WorkerJob): `KnowledgeBench.passage_rows` on
+    the worker's own model. `bench` travels without its engine, generators and index; the worker binds
+    its resident engine and `load_copy` and rebuilds the retrieval index from the same passages."""
+
+    bench: KnowledgeBench
+    config: SealConfig
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # one per run: a worker's state
+
+    def setup(self, worker) -> KnowledgeBench:
+        bench = self.bench
+        bench.engine, bench.load_generator = worker.engine(self.config), worker.load_copy
+        if set(RAG_CONDITIONS) & set(bench.conditions):
+            from seal_desk.knowledge.retrieval import Index
+
+            bench.index = Index(bench.chosen, bench.options.retrieval)
+        return bench
+
+    def run(self, bench: KnowledgeBench, item: tuple[int, Passage]) -> dict[str, dict]:
+        i, passage = item
+        return bench.passage_rows(i, passage)
 
 
 def run_knowledge_bench(

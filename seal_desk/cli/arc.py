@@ -69,7 +69,12 @@ def add_parser(sub) -> None:
     _train_args(solve)
 
     bench = asub.add_parser("bench", help="in-context / TTT with untrained self-edits / SEAL / oracle config table")
-    bench.add_argument("--challenges", required=True, metavar="F", help="ARC challenges JSON")
+    bench.add_argument(
+        "--challenges",
+        required=True,
+        metavar="F|ID",
+        help="ARC challenges JSON, or a table of tasks (id, train, test): .jsonl/.parquet or a Hugging Face data set id",
+    )
     bench.add_argument("--n", type=int, default=None, help="first n tasks (default all)")
     bench.add_argument("--conditions", default="icl,ttt,oracle", help="from icl, ttt, seal, oracle")
     bench.add_argument("--samples", type=int, default=1, help="configs sampled per task for ttt/seal")
@@ -86,7 +91,12 @@ def add_parser(sub) -> None:
     _train_args(bench)
 
     rl = asub.add_parser("rl", help="ReST-EM over configs on ARC training tasks; resumable with the same --out")
-    rl.add_argument("--challenges", required=True, metavar="F", help="ARC training challenges JSON (with solutions)")
+    rl.add_argument(
+        "--challenges",
+        required=True,
+        metavar="F|ID",
+        help="ARC training challenges JSON (with solutions), or a table of tasks (.jsonl/.parquet, data set id)",
+    )
     rl.add_argument("--out", required=True, help="run folder: generator checkpoints, SFT sets, summary.json")
     rl.add_argument("--rounds", type=int, default=1)
     rl.add_argument("--tasks", type=int, default=None, help="tasks per round (default all)")

@@ -47,15 +47,22 @@ def knowledge_options(args):
         rag_adapter=args.rag_adapter or "self-edit",
         retrieval=args.retrieval or "auto",
         seed=_seed(args),
+        data_columns=getattr(args, "data_columns", "") or "",
     )
 
 
 def bench_knowledge(args, err: Console) -> int:
+    from seal_desk.knowledge.data import load_data
+
+    data = load_data(args.data, args.data_columns)  # before torch and the model: a typo fails at once
+    if args.self_edits:
+        load_data(args.self_edits)
     from seal_desk.bench.knowledge import KnowledgeBench
     from seal_desk.model.loader import load
 
+    options = knowledge_options(args)
     engine = make_engine(args, err, None)
-    bench = KnowledgeBench(engine, knowledge_options(args), lambda path: load(path, args.device, args.quant))
+    bench = KnowledgeBench(engine, options, lambda path: load(path, args.device, args.quant), data=data)
     index = bench.index
     err.print(
         f"[bold]bench knowledge[/]: {len(bench.passages)} passages, conditions {', '.join(bench.conditions)}, "
@@ -81,24 +88,27 @@ def bench_table(args, err: Console) -> int:
 
 
 def bench_continual(args, err: Console) -> int:
-    from seal_desk.bench.continual import ContinualBench, ContinualBenchOptions
     from seal_desk.config import STRATEGIES
+    from seal_desk.knowledge.data import load_data
 
-    engine = make_engine(args, err, None)
-    bench = ContinualBench(
-        engine,
-        ContinualBenchOptions(
-            data=args.data,
-            sequence=args.sequence,
-            strategies=tuple(STRATEGIES) if args.strategy == "all" else (args.strategy,),
-            probe=args.probe,
-            offset=args.offset,
-            order=args.order,
-            replay_budget=args.replay_budget,
-            retrieval=args.retrieval,
-            seed=_seed(args),
-        ),
+    data = load_data(args.data, args.data_columns)  # before torch and the model: a typo fails at once
+    from seal_desk.bench.continual import ContinualBench, ContinualBenchOptions, load_probe
+
+    options = ContinualBenchOptions(
+        data=args.data,
+        sequence=args.sequence,
+        strategies=tuple(STRATEGIES) if args.strategy == "all" else (args.strategy,),
+        probe=args.probe,
+        offset=args.offset,
+        order=args.order,
+        replay_budget=args.replay_budget,
+        retrieval=args.retrieval,
+        seed=_seed(args),
+        data_columns=args.data_columns or "",
     )
+    probe = load_probe(options.probe) if options.probe else []  # before the model too
+    engine = make_engine(args, err, None)
+    bench = ContinualBench(engine, options, data=data, probe=probe)
     err.print(
         f"[bold]bench continual[/]: {len(bench.docs)} documents in sequence, strategies "
         f"{', '.join(bench.strategies)}, {engine.loaded.name} on {engine.loaded.placement.label}, "

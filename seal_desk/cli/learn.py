@@ -110,13 +110,26 @@ def _vram_tables(args) -> int:
     return 0
 
 
-def _documents(paths, engine, questions_file=None):
-    from seal_desk.knowledge.documents import load_documents
-    from seal_desk.knowledge.questions import attach, load_questions
+def _read_inputs(paths, questions_file=None):
+    """Every document and the questions file read and checked before the model loads: a typo fails at once."""
+    from seal_desk.knowledge.documents import read_sources
+    from seal_desk.knowledge.questions import load_questions
 
-    docs = load_documents(paths, count_tokens=engine.count_tokens, max_tokens=engine.passage_budget)
-    if questions_file:
-        extra = load_questions(questions_file)
+    sources = read_sources(paths)
+    extra = load_questions(questions_file) if questions_file else None
+    if extra is not None and len(sources) != 1:
+        raise InputError("--questions needs exactly one document")
+    return sources, extra
+
+
+def _documents(inputs, engine):
+    """The read inputs as documents, cut into passages with the model's tokenizer, questions attached."""
+    from seal_desk.knowledge.documents import documents_from
+    from seal_desk.knowledge.questions import attach
+
+    sources, extra = inputs
+    docs = documents_from(sources, count_tokens=engine.count_tokens, max_tokens=engine.passage_budget)
+    if extra is not None:
         if len(docs) != 1:
             raise InputError("--questions needs exactly one document")
         attach(docs[0], extra)
@@ -124,9 +137,10 @@ def _documents(paths, engine, questions_file=None):
 
 
 def cmd_learn(args, err: Console) -> int:
+    inputs = _read_inputs(args.paths, args.questions)
     ws = open_workspace(args)
     engine = make_engine(args, err, ws)
-    docs = _documents(args.paths, engine, args.questions)
+    docs = _documents(inputs, engine)
     out = Console()
     results = []
     for doc in docs:
@@ -174,11 +188,12 @@ def cmd_learn(args, err: Console) -> int:
 
 
 def cmd_eval(args, err: Console) -> int:
+    inputs = _read_inputs([args.path], args.questions)  # before the engine (and torch) is imported
     from seal_desk.engine import asked_for
 
     ws = open_workspace(args)
     engine = make_engine(args, err, ws)
-    docs = _documents([args.path], engine, args.questions)
+    docs = _documents(inputs, engine)
     adapter = engine.load_adapter(args.adapter) if args.adapter is not None else None
     questions = [q for doc in docs for q in asked_for(doc.passages)]
     if not questions:

@@ -19,7 +19,7 @@ from seal_desk.config import (
     STRATEGIES,
     ContinualConfig,
 )
-from seal_desk.errors import Cancelled, SealDeskError
+from seal_desk.errors import Cancelled, ModelError, SealDeskError
 
 
 def _quiet_libraries() -> None:
@@ -28,17 +28,16 @@ def _quiet_libraries() -> None:
     import warnings
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars follow it too
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # read when transformers is first imported
     warnings.filterwarnings("ignore")
-    for name in ("bitsandbytes", "transformers", "peft", "accelerate", "huggingface_hub"):
+    for name in ("bitsandbytes", "transformers", "peft", "accelerate", "huggingface_hub", "datasets", "pypdf"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    try:
+    if "transformers" in sys.modules:  # imported already (tests): set it now; otherwise no import here (~1 s)
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-    except Exception:  # pragma: no cover
-        pass
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -65,6 +64,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         metavar="DIR|none",
         help="merge a learner (from `seal-desk learner`) into the base model at load; default: the "
         "preset's, if it ships one; none: the plain base model",
+    )
+    g.add_argument(
+        "--generator",
+        dest="generator_mode",
+        choices=["default", "base"],
+        default="default",
+        help="base: the untrained generator, i.e. the learner a SEAL-trained generator (the preset's or "
+        "--learner's) started from, to compare with it",
     )
     g.add_argument("--workspace", "-w", default=None, help="workspace folder (default: the user data directory)")
 
@@ -151,9 +158,62 @@ def _replay_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+DATA_HELP = (
+    "SEAL/SQuAD JSON or JSONL, a table (.csv .tsv .parquet, flat JSON/JSONL: one question per row) or a "
+    "Hugging Face data set id, ID[:SPLIT] or ID:CONFIG:SPLIT (e.g. rajpurkar/squad:validation)"
+)
+
+
+def _data_columns_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-columns",
+        default="",
+        metavar="MAP",
+        help="which --data columns hold what, for tables and data sets: context=COL,question=COL,answer=COL,"
+        "title=COL (defaults: context, question, answers or answer, title)",
+    )
+
+
 def _continual_args(p: argparse.ArgumentParser) -> None:
     _replay_arg(p)
     _retrieval_arg(p)
+
+
+def _cluster_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster (Ray: pip install 'seal-desk[cluster]')")
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="auto|local|ADDRESS",
+        help="score each passage's candidates on Ray workers, one resident model each: auto (default) joins "
+        "the cluster `ray start` made, local starts one here, or the head's host:port; the workspace, "
+        "selection and generator SFT stay here",
+    )
+    g.add_argument("--ray-workers", type=int, default=None, metavar="N", help="default: one per GPU, else per node")
+    g.add_argument(
+        "--ray-gpus-per-worker",
+        type=float,
+        default=None,
+        metavar="F",
+        help="GPUs per worker, a fraction to share one (default 1 when the cluster has GPUs; 0: CPU workers)",
+    )
+    g.add_argument(
+        "--ray-cpus-per-worker",
+        type=float,
+        default=None,
+        metavar="N",
+        help="CPUs (and torch threads) per worker (default 1 beside a GPU; else the cluster's CPUs shared)",
+    )
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The subparser `name` of `parser` (to add shared flags to a subcommand built elsewhere)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    raise KeyError(name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks")
     bsub = bench.add_subparsers(dest="bench", required=True)
     kn = bsub.add_parser("knowledge", help="SEAL's single-passage knowledge-incorporation protocol")
-    kn.add_argument("--data", required=True, help="SQuAD-format passages with questions")
+    kn.add_argument("--data", required=True, metavar="F|ID", help=f"passages with questions: {DATA_HELP}")
+    _data_columns_arg(kn)
     kn.add_argument("--n", type=int, default=10, help="number of passages (seed-shuffled, first n)")
     kn.add_argument("--offset", type=int, default=0, help="skip this many selected passages first")
     kn.add_argument(
@@ -259,12 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
     kn.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write results JSON here")
     kn.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
     _train_args(kn)
+    _cluster_args(kn)
     tb = bsub.add_parser("table", help="one knowledge table from several `bench knowledge --json` results")
     tb.add_argument("results", nargs="+", metavar="RESULT.json")
     tb.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the combined JSON here")
     tb.add_argument("--markdown", default=None, metavar="OUT", help="write the table as Markdown here")
     ct = bsub.add_parser("continual", help="learn N documents one after another: forgetting matrix per strategy")
-    ct.add_argument("--data", required=True, help="SQuAD-format passages with questions; each passage is one document")
+    ct.add_argument(
+        "--data", required=True, metavar="F|ID", help=f"passages with questions, each one document: {DATA_HELP}"
+    )
+    _data_columns_arg(ct)
     ct.add_argument("--sequence", type=int, default=8, metavar="N", help="documents learned one after another")
     ct.add_argument("--strategy", choices=[*STRATEGIES, "all"], default="all")
     ct.add_argument(
@@ -319,9 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         required=True,
         action="append",
-        metavar="F",
-        help="training passages with questions (SQuAD/SEAL JSON or JSONL); repeatable",
+        metavar="F|ID",
+        help=f"training passages with questions: {DATA_HELP}; repeatable",
     )
+    _data_columns_arg(rl)
     rl.add_argument(
         "--out",
         required=True,
@@ -363,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rl.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the reward summary JSON here")
     _train_args(rl)
+    _cluster_args(rl)
     le = sub.add_parser(
         "learner",
         help="train the learner: a one-time LoRA on other documents' passages and "
@@ -372,9 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         action="append",
         required=True,
-        metavar="F",
-        help="passages with questions (SQuAD/SEAL JSON or JSONL); repeatable",
+        metavar="F|ID",
+        help=f"passages with questions: {DATA_HELP}; repeatable",
     )
+    _data_columns_arg(le)
     le.add_argument(
         "--exclude",
         action="append",
@@ -394,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     from seal_desk.cli.arc import add_parser as add_arc_parser
 
     add_arc_parser(sub)
+    _cluster_args(_subcommand(sub.choices["arc"], "rl"))
     return parser
 
 
@@ -413,11 +482,23 @@ def main(argv: Optional[Sequence[str]] = None, tui: Optional[Callable[[argparse.
             return tui(args)
         return dispatch(args, err)
     except SealDeskError as exc:
-        err.print(f"[bold red]seal-desk: error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err.print(f"[bold red]seal-desk: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("[yellow]seal-desk: interrupted; nothing partial was kept[/]")
         return Cancelled.exit_code
+    except RuntimeError as exc:  # a device out of memory where no halving could help (torch.OutOfMemoryError)
+        if type(exc).__name__ != "OutOfMemoryError" and "out of memory" not in str(exc):
+            raise
+        err.print(
+            "[bold red]seal-desk: error:[/] out of GPU memory: try a smaller model, --quant nf4, fewer --k, "
+            "or --gradient-checkpointing on",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return ModelError.exit_code
 
 
 # subcommand -> (module under seal_desk.cli, handler); imported only when run
@@ -439,7 +520,14 @@ def dispatch(args, err) -> int:
     import importlib
 
     module, name = COMMANDS[args.command]
-    return getattr(importlib.import_module(f"seal_desk.cli.{module}"), name)(args, err)
+    handler = getattr(importlib.import_module(f"seal_desk.cli.{module}"), name)
+    if getattr(args, "ray", None) is None:
+        return handler(args, err)
+    from seal_desk.cli.setup import cluster_options
+    from seal_desk.restem.cluster import requesting
+
+    with requesting(cluster_options(args)):  # read by run_outer_loop (rl, arc rl) and bench knowledge
+        return handler(args, err)
 
 
 if __name__ == "__main__":  # pragma: no cover

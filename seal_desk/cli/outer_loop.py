@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from seal_desk.cli.progress import RichReporter
+from seal_desk.cli.progress import RichReporter, worker_line
 from seal_desk.cli.reports import write_reports
 from seal_desk.cli.setup import make_engine, model_copier, open_workspace
 from seal_desk.errors import InputError
@@ -39,19 +39,35 @@ def outer_config(args, engine):
     return cfg
 
 
+def read_data(args) -> tuple[list, list]:
+    """The --data passages (with --data-columns) and the --exclude passages, each a file or a data set id."""
+    from seal_desk.knowledge.data import load_data
+
+    passages = [p for spec in args.data for p in load_data(spec, getattr(args, "data_columns", "") or "")]
+    return passages, [p for spec in args.exclude for p in load_data(spec)]
+
+
+def _named(spec: str) -> str:
+    """A --data spec as the run records it: a file by its full path, a data set id as given."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec
+
+
 def cmd_rl(args, err: Console) -> int:
+    passages, held_out = read_data(args)  # before torch and the model: a typo fails at once
     from seal_desk import events as ev
-    from seal_desk.knowledge.documents import load_data_file
     from seal_desk.restem.start import run_outer_loop, training_passages
 
     ws = open_workspace(args)
     engine = make_engine(args, err, ws)
     cfg = outer_config(args, engine)
-    passages = [p for f in args.data for p in load_data_file(Path(f))]
-    held_out = [p for f in args.exclude for p in load_data_file(Path(f))]
     with RichReporter(err) as reporter:
         usable = training_passages(passages, held_out, ", ".join(args.data), "--exclude", reporter)
     out_dir = str(Path(args.out).expanduser().resolve())
+    if getattr(args, "pack", None):  # before the run: a bad target must not wait hours to fail
+        from seal_desk.restem.pack import check_target
+
+        check_target(args.pack, out_dir, engine.loaded.learner)
     model_name = engine.loaded.name
     err.print(
         f"[bold]rl[/]: {cfg.rounds} round(s) × {min(cfg.passages, len(usable))} passages, k={cfg.k}, "
@@ -79,14 +95,17 @@ def cmd_rl(args, err: Console) -> int:
                 )
             )
         elif not isinstance(event, ev.TokenGenerated):
+            if isinstance(event, ev.WorkerProgress):  # --ray: shown live by the reporter, summed up at the end
+                workers[event.worker] = event
             reporter(event)
 
+    workers: dict = {}
     with RichReporter(err) as reporter:
         result = run_outer_loop(
             engine,
             ws,
             usable,
-            "; ".join(str(Path(f).resolve()) for f in args.data),
+            "; ".join(_named(f) for f in args.data),
             out_dir,
             cfg,
             model_copier(args, model_name),
@@ -120,6 +139,8 @@ def cmd_rl(args, err: Console) -> int:
             r["generator"] or "base",
         )
     Console().print(table)
+    for event in workers.values():
+        err.print(f"worker {event.worker}: {event.passages_done} passage(s) · {worker_line(event)}", highlight=False)
     write_reports(args, result, None, err)
     if getattr(args, "pack", None):
         card = pack_run(args, engine, cfg, out_dir, result)
@@ -131,12 +152,10 @@ def pack_run(args, engine, cfg, out_dir: str, result: dict) -> dict:
     """`rl --pack DIR`: the run's round updates as one learner folder beside the learner the run started from."""
     from dataclasses import asdict
 
-    from seal_desk.restem.pack import pack_generator
+    from seal_desk.restem.pack import check_target, pack_generator
 
-    target = Path(args.pack).expanduser().resolve()
     learner = engine.loaded.learner
-    if learner and Path(learner).resolve().parent != target.parent:
-        raise InputError(f"--pack {args.pack}: put it beside the learner it builds on ({Path(learner).parent})")
+    target = check_target(args.pack, out_dir, learner)
     edit = engine.run_config.self_edit
     meta = {
         "base": engine.loaded.name,
@@ -152,20 +171,18 @@ def pack_run(args, engine, cfg, out_dir: str, result: dict) -> dict:
 
 
 def cmd_learner(args, err: Console) -> int:
+    if args.learner not in (None, "none"):
+        raise InputError("a learner is trained on the plain base model: drop --learner")
+    passages, held_out = read_data(args)  # before torch and the model: a typo fails at once
     from seal_desk.knowledge import self_edit as se
-    from seal_desk.knowledge.documents import load_data_file
     from seal_desk.knowledge.learner import check_out, train_learner
     from seal_desk.restem.loop import without
 
-    if args.learner not in (None, "none"):
-        raise InputError("a learner is trained on the plain base model: drop --learner")
     args.learner = "none"  # not on the preset's learner either
     check_out(args.out)
     if args.write is not None:
         se.check_format(args.write)
     engine = make_engine(args, err, None)
-    passages = [p for f in args.data for p in load_data_file(Path(f))]
-    held_out = [p for f in args.exclude for p in load_data_file(Path(f))]
     usable = without(passages, held_out)
     if not usable:
         raise InputError("no passages with questions to train the learner on (after --exclude)")

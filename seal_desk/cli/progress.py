@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from seal_desk import events as ev
-from seal_desk.knowledge.recall import RecallReport
+
+if TYPE_CHECKING:  # the annotations only: importing recall would import torch before any input is read
+    from seal_desk.knowledge.recall import RecallReport
 
 
 class RichReporter:
@@ -65,9 +67,23 @@ class RichReporter:
                 self.console.print(
                     event.text, end="", style=f"color({(event.sample % 6) + 2})", highlight=False, markup=False
                 )
+        elif isinstance(event, ev.WorkerProgress):
+            self.progress.update(
+                self._task(f"worker {event.worker}", None), completed=event.passages_done, info=worker_line(event)
+            )
         elif isinstance(event, ev.Message):
             style = {"warning": "yellow", "error": "bold red"}.get(event.level, "dim")
             self.console.print(event.text, style=style, markup=False, highlight=False)
+
+
+def worker_line(event: ev.WorkerProgress) -> str:
+    """A cluster worker's row: where it runs, its state and throughput."""
+    where = " · ".join(x for x in (event.host, event.device) if x)
+    if event.state in ("starting", "died"):
+        return f"{where} · {'loading the model' if event.state == 'starting' else 'died (its passage re-queued)'}"
+    if not event.passages_done:
+        return f"{where} · {event.state}"
+    return f"{where} · {event.seconds_per_passage:.1f} s/passage ({event.passages_per_hour:.0f}/h) · {event.state}"
 
 
 def recall_table(title: str, before: RecallReport, after: Optional[RecallReport] = None) -> Table:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from rich.console import Console
 
 from seal_desk.cli.progress import RichReporter
-from seal_desk.config import SELECT, SealConfig
+from seal_desk.config import CHECKPOINTING, OPTIMIZERS, SELECT, SealConfig
 from seal_desk.errors import InputError
 
 
@@ -43,6 +45,12 @@ def check(cfg: SealConfig) -> SealConfig:
         raise InputError("--min-grounding must be between 0 and 1")
     if edit.select not in SELECT:
         raise InputError(f"self-edit selection '{edit.select}' is not one of {', '.join(SELECT)}")
+    if inner.optimizer not in OPTIMIZERS:
+        raise InputError(f"optimizer '{inner.optimizer}' is not one of {', '.join(OPTIMIZERS)}")
+    if inner.gradient_checkpointing not in CHECKPOINTING:
+        raise InputError(
+            f"gradient checkpointing '{inner.gradient_checkpointing}' is not one of {', '.join(CHECKPOINTING)}"
+        )
     for name, value in (("epochs", inner.epochs), ("batch_size", inner.batch_size), ("k", edit.k)):
         if value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
@@ -68,7 +76,7 @@ def make_engine(args, err: Console, ws=None):
 
     model = args.model or (ws.get_setting("model") if ws is not None else None)
     with RichReporter(err) as reporter:
-        loaded = load(model, args.device, args.quant, reporter, args.trust_remote_code, getattr(args, "learner", None))
+        loaded = load(model, args.device, args.quant, reporter, args.trust_remote_code, learner_arg(args, model))
     engine = Engine.open(loaded, ws, flags(args))
     check(engine.config)
     if loaded.device == "cuda":
@@ -97,6 +105,38 @@ def model_copier(args, model_name: str):
     """The outer loop's `load_copy` for this command line (see restem.start.model_copier)."""
     from seal_desk.restem.start import model_copier as copier
 
-    return copier(
-        args.model or model_name, args.device, args.quant, args.trust_remote_code, getattr(args, "learner", None)
-    )
+    model = args.model or model_name
+    return copier(model, args.device, args.quant, args.trust_remote_code, learner_arg(args, model))
+
+
+def learner_arg(args, model) -> Optional[str]:
+    """`--learner`, or with `--generator base` the learner a SEAL-trained generator (a packed learner, see
+    restem/pack.py) was trained on top of: the untrained generator, to compare with."""
+    learner = getattr(args, "learner", None)
+    if getattr(args, "generator_mode", "default") != "base" or learner == "none":
+        return learner
+    from seal_desk.model.learner_weights import learner_card
+    from seal_desk.model.loader import learner_folder
+    from seal_desk.model.source import resolve
+
+    folder = learner_folder(resolve(model), learner)
+    below = learner_card(folder).get("on_top_of") if folder is not None else None
+    return str(folder.parent / below) if below else learner
+
+
+def cluster_options(args):
+    """`--ray` and its flags as ClusterOptions (None without --ray); a one-line error when Ray is missing."""
+    if getattr(args, "ray", None) is None:
+        return None
+    from seal_desk.restem.cluster import ClusterOptions, require_ray
+
+    require_ray()
+    return ClusterOptions(
+        args.ray,
+        args.ray_workers,
+        args.ray_gpus_per_worker,
+        args.ray_cpus_per_worker,
+        device=args.device,
+        quant=args.quant,
+        trust_remote_code=args.trust_remote_code,
+    ).check()

@@ -55,7 +55,7 @@ def update_folder(
     cancel: CancelToken | None = None,
 ) -> list[FileOutcome]:
     """Learn the new and changed files under `folder` with `strategy`; the model is loaded only if needed."""
-    from seal_desk.knowledge.documents import iter_files
+    from seal_desk.knowledge.documents import iter_files, read_source
     from seal_desk.workspace.lock import exclusive
 
     with exclusive(ws.folder / LOCK, "seal-desk update"):
@@ -72,9 +72,14 @@ def update_folder(
                 continue
             if known.get(key) == sha:
                 outcomes[key] = _report(FileOutcome(key, "unchanged"), on_event)
-            else:
-                outcomes[key] = FileOutcome(key, "pending", "changed" if key in known else "new")
-                todo.append((path, key, sha))
+                continue
+            try:  # read before the model loads: files that cannot be read fail at once, without it
+                source = read_source(path)
+            except InputError as exc:
+                outcomes[key] = _report(FileOutcome(key, "failed", str(exc)), on_event)
+                continue
+            outcomes[key] = FileOutcome(key, "pending", "changed" if key in known else "new")
+            todo.append((source, key, sha))
         root = Path(folder).resolve()
         for r in records:
             if (
@@ -127,11 +132,11 @@ def _learn_all(ws, engine, strategy, cfg, records, todo, outcomes, on_event, can
     try:
         with make(strategy, engine, cfg) as learner:
             learner.resume(_history(ws, records), on_event)
-            for i, (path, key, sha) in enumerate(todo):
-                on_event(Progress("files", i, len(todo), path.name))
+            for i, (source, key, sha) in enumerate(todo):
+                on_event(Progress("files", i, len(todo), Path(source.path).name))
                 started = time.perf_counter()
                 try:
-                    outcome = _learn_file(ws, engine, learner, path, key, sha, records, on_event, cancel)
+                    outcome = _learn_file(ws, engine, learner, source, key, sha, records, on_event, cancel)
                 except (Cancelled, KeyboardInterrupt):
                     raise
                 except (SealDeskError, OSError) as exc:
@@ -148,11 +153,11 @@ def _learn_all(ws, engine, strategy, cfg, records, todo, outcomes, on_event, can
         ws.finish_run(run_id, status, counts(outcomes.values()) | {"strategy": strategy})
 
 
-def _learn_file(ws, engine, learner, path: Path, key: str, sha: str, records, on_event, cancel) -> FileOutcome:
+def _learn_file(ws, engine, learner, source, key: str, sha: str, records, on_event, cancel) -> FileOutcome:
     from seal_desk.continual.strategies import document_sequences
-    from seal_desk.knowledge.documents import load_document
+    from seal_desk.knowledge.documents import to_document
 
-    doc = load_document(path, max_tokens=engine.passage_budget, count_tokens=engine.count_tokens)
+    doc = to_document(source, max_tokens=engine.passage_budget, count_tokens=engine.count_tokens)
     doc.path = key
     sequences = document_sequences(engine, doc.passages, on_event=on_event, cancel=cancel)
     folder = ws.new_adapter_path(f"{learner.name}-{doc.title}")

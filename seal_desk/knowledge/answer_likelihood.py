@@ -38,19 +38,20 @@ def answer_logprobs(
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
         width = max(len(ids) for ids, _ in chunk)
+        keep = max(n for _, n in chunk) + 1  # only the answers' positions get logits (a 152k vocabulary is big)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for i, (seq, _) in enumerate(chunk):  # right padding: positions match an unpadded forward
-            ids[i, : len(seq)] = torch.tensor(seq)
-            mask[i, : len(seq)] = 1
-        ids, mask = ids.repeat(groups, 1).to(device), mask.repeat(groups, 1).to(device)
-        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        for i, (seq, _) in enumerate(chunk):  # left padding: every row's answer ends at the last position
+            ids[i, width - len(seq) :] = torch.tensor(seq)
+            mask[i, width - len(seq) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as an unpadded forward numbers them
+        ids, mask, positions = (t.repeat(groups, 1).to(device) for t in (ids, mask, positions))
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
         for g in range(groups):
-            for i, (seq, n) in enumerate(chunk):
+            for i, (_, n) in enumerate(chunk):
                 row = g * len(chunk) + i
-                end = len(seq)
-                logp = torch.log_softmax(logits[row, end - n - 1 : end - 1], dim=-1)
-                target = ids[row, end - n : end].unsqueeze(-1)
+                logp = torch.log_softmax(logits[row, keep - n - 1 : keep - 1].float(), dim=-1)
+                target = ids[row, width - n :].unsqueeze(-1)
                 out[g][start + i] = float(logp.gather(-1, target).mean())
     return out
 

@@ -2,13 +2,19 @@
 
 Formats: .txt .md .html/.htm .pdf, SQuAD-style .json/.jsonl (`{title, context, questions:
 [{question, answer}]}`), and folders of these. Long text is split into passages by `splitting`.
+Text is decoded by its byte-order mark, as UTF-8, or in the encoding charset-normalizer finds
+(`decode_text`). Files are read first (`read_sources`) and cut into passages later (`documents_from`), so
+callers can check every input before a model loads. Data sets by name: `knowledge.data.load_data`.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -69,15 +75,78 @@ def _read_text(path: Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return decode_text(raw, path)
+
+
+_BOMS = (  # UTF-32 before UTF-16: the UTF-32-LE mark starts with the UTF-16-LE one
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(raw: bytes, where: str | Path = "text") -> str:
+    """Bytes of a text file as text: a byte-order mark decides (UTF-8, UTF-16, UTF-32); then UTF-8; then the
+    encoding charset-normalizer finds (Windows-1252/Latin-1 when it fits as well as any other). NUL bytes
+    without a mark, or bytes no encoding explains, are a one-line InputError: a binary file."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                raise InputError(f"{where}: not valid {encoding.upper().removesuffix('-SIG')} text") from None
     if b"\x00" in raw[:8192]:
-        raise InputError(f"{path}: looks like a binary file, not text")
+        raise InputError(f"{where}: looks like a binary file, not text")
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(raw)
+    best = matches.best()
+    if best is None:
+        raise InputError(f"{where}: looks like a binary file, not text (no text encoding fits)")
+    # Short Western text fits several code pages equally well (cp1250 reads "è" as "č"): prefer
+    # Windows-1252, a superset of Latin-1's letters, among the matches as clean as the best.
+    western = next((m for m in matches if m.chaos <= best.chaos + 0.01 and "cp1252" in m.could_be_from_charset), None)
+    if western is None and best.encoding.startswith(_EAST_ASIAN) and _mostly_ascii(raw):
+        # A few accented letters in Western text can read as one East Asian double-byte character ("João" as
+        # "Jo緌"); text in those encodings is mostly high bytes, so mostly-ASCII text is Windows-1252/Latin-1.
         try:
             return raw.decode("cp1252")
         except UnicodeDecodeError:
-            raise InputError(f"{path}: not UTF-8 text") from None
+            return raw.decode("latin-1")
+    return str(western or best)
+
+
+_EAST_ASIAN = ("big5", "gb", "hz", "euc_", "shift_jis", "cp932", "cp949", "cp950", "johab", "iso2022")
+
+
+def _mostly_ascii(raw: bytes) -> bool:
+    return sum(b >= 0x80 for b in raw) < 0.4 * len(raw)
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message as one short line (library messages can run over several)."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
+@contextmanager
+def quiet_loggers(*names: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Hold these libraries' loggers at `level` for the block: their warnings (pypdf's "EOF marker not
+    found", datasets' cache notes) would otherwise print lines of their own around our one-line errors."""
+    loggers = [logging.getLogger(name) for name in names]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(level, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, before):
+            logger.setLevel(old)
 
 
 class _TextExtractor(HTMLParser):
@@ -146,10 +215,13 @@ def pdf_to_text(path: Path) -> str:
     from pypdf.errors import PyPdfError
 
     try:
-        reader = PdfReader(str(path))
-        pages = [page.extract_text() or "" for page in reader.pages]
+        with quiet_loggers("pypdf"):
+            reader = PdfReader(str(path))
+            pages = [page.extract_text() or "" for page in reader.pages]
     except (PyPdfError, OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path}: unreadable PDF ({exc})") from None
+        raise InputError(f"{path}: unreadable PDF ({one_line(exc)})") from None
+    except Exception as exc:  # a damaged file can trip pypdf anywhere: still one line, not a traceback
+        raise InputError(f"{path}: unreadable PDF ({type(exc).__name__}: {one_line(exc)})") from None
     return "\n\n".join(pages)
 
 
@@ -191,6 +263,11 @@ def _record_passage(item, where: str, default_title: str) -> Passage:
 
 def load_data_file(path: Path) -> list[Passage]:
     """SQuAD-style passages with questions from .json (a list, or {data: [...]}) or .jsonl."""
+    return passages_from_records(read_records(path), path)
+
+
+def read_records(path: Path) -> list:
+    """The entries of a .json file (a list, or {data|passages: [...]}) or of a .jsonl file (one per line)."""
     text = _read_text(path)
     if path.suffix.lower() == ".jsonl":
         records = []
@@ -209,18 +286,30 @@ def load_data_file(path: Path) -> list[Passage]:
         records = records.get("data", records.get("passages", [records]))
     if not isinstance(records, list):
         raise InputError(f"{path}: expected a list of passages")
+    return records
+
+
+def passages_from_records(records: list, path: Path) -> list[Passage]:
+    """SEAL/SQuAD entries (`{title, context, questions: [{question, answer}], self_edits}`) as passages."""
     passages = [_record_passage(r, f"{path} entry {i + 1}", path.stem) for i, r in enumerate(records)]
     if not passages:
         raise InputError(f"{path}: no passages in file")
     return passages
 
 
-def load_document(
-    path: str | Path,
-    max_tokens: int = 400,
-    count_tokens: Optional[Callable[[str], int]] = None,
-) -> Document:
-    """Load one file as a Document of passages."""
+@dataclass
+class Source:
+    """A document file read and decoded, not yet cut into passages (that needs the model's tokenizer):
+    reading every input first lets a typo fail before a model loads."""
+
+    path: str
+    title: str
+    text: str = ""
+    passages: Optional[list[Passage]] = None  # a data file's passages, as given
+
+
+def read_source(path: str | Path) -> Source:
+    """Read and decode one document file; every problem is a one-line InputError."""
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -232,7 +321,7 @@ def load_document(
     title = path.stem.replace("_", " ").replace("-", " ").strip()
     if suffix in DATA_SUFFIXES:
         passages = load_data_file(path)
-        return Document(str(path), passages[0].title if len(passages) == 1 else title, passages)
+        return Source(str(path), passages[0].title if len(passages) == 1 else title, passages=passages)
     if suffix == ".pdf":
         text = pdf_to_text(path)
     elif suffix in HTML_SUFFIXES:
@@ -243,10 +332,28 @@ def load_document(
         if suffix in {".md", ".markdown"}:
             heading = next((ln.lstrip("#").strip() for ln in text.splitlines() if ln.startswith("# ")), "")
             title = heading or title
-    chunks = split_passages(text, max_tokens=max_tokens, count_tokens=count_tokens)
-    if not chunks:
+    if not text.strip():
         raise InputError(f"{path}: document is empty")
-    return Document(str(path), title, [Passage(title, chunk) for chunk in chunks])
+    return Source(str(path), title, text)
+
+
+def to_document(source: Source, max_tokens: int = 400, count_tokens: Optional[Callable[[str], int]] = None) -> Document:
+    """A read file as a Document: text cut into passages of at most `max_tokens` tokens."""
+    if source.passages is not None:
+        return Document(source.path, source.title, source.passages)
+    chunks = split_passages(source.text, max_tokens=max_tokens, count_tokens=count_tokens)
+    if not chunks:
+        raise InputError(f"{source.path}: document is empty")
+    return Document(source.path, source.title, [Passage(source.title, chunk) for chunk in chunks])
+
+
+def load_document(
+    path: str | Path,
+    max_tokens: int = 400,
+    count_tokens: Optional[Callable[[str], int]] = None,
+) -> Document:
+    """Load one file as a Document of passages."""
+    return to_document(read_source(path), max_tokens, count_tokens)
 
 
 def iter_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -272,12 +379,17 @@ def iter_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def load_documents(paths: Iterable[str | Path], **kwargs) -> list[Document]:
-    """Load files and folders; passages repeated across documents are kept once."""
+def read_sources(paths: Iterable[str | Path]) -> list[Source]:
+    """Read every file of these files and folders (see iter_files), before anything is split or learned."""
+    return [read_source(path) for path in iter_files(paths)]
+
+
+def documents_from(sources: Iterable[Source], **kwargs) -> list[Document]:
+    """Documents of read files (kwargs: to_document's); passages repeated across documents are kept once."""
     docs: list[Document] = []
     seen: set[str] = set()
-    for path in iter_files(paths):
-        doc = load_document(path, **kwargs)
+    for source in sources:
+        doc = to_document(source, **kwargs)
         unique = []
         for passage in doc.passages:
             if passage.sha256 not in seen:
@@ -287,3 +399,8 @@ def load_documents(paths: Iterable[str | Path], **kwargs) -> list[Document]:
             doc.passages = unique
             docs.append(doc)
     return docs
+
+
+def load_documents(paths: Iterable[str | Path], **kwargs) -> list[Document]:
+    """Load files and folders; passages repeated across documents are kept once."""
+    return documents_from(read_sources(paths), **kwargs)

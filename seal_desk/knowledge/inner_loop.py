@@ -170,6 +170,7 @@ def _backward(model, precision, params, batch: tuple, device, size: int) -> floa
             )
         (out.loss * share).backward()
         loss += float(out.loss.detach()) * share
+        del out  # its logits must not live on through the next slice's forward
     return loss
 
 

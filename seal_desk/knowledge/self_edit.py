@@ -186,6 +186,104 @@ def grounded_items(fmt: str, edits: list[str], title: str, passage: str, min_gro
     return [item for edit in edits for item in split_items(fmt, edit) if grounding(item, context) >= min_grounding]
 
 
+@dataclass(frozen=True)
+class LineVerdict:
+    """One written line of a self-edit and whether training keeps it: `reason` is empty when it is
+    trained, else why it is dropped. `item` is the training item the line belongs to (a Q/A pair
+    spans two lines)."""
+
+    row: int  # 0-based line of the self-edit text
+    item: str
+    reason: str = ""
+
+    @property
+    def kept(self) -> bool:
+        return not self.reason
+
+
+_QUESTION_LINE = re.compile(r"^(?:q|question)\s*\d*\s*[:.]\s*(.+)$", re.I)
+_ANSWER_LINE = re.compile(r"^(?:a|answer)\s*\d*\s*[:.]\s*(.+)$", re.I)
+_IMPLICATIONS_HEADING = re.compile(r"^\s*implications\s*:?\s*$", re.I)
+
+
+def line_verdicts(
+    fmt: str, text: str, title: str, passage: str, min_grounding: float, qa_answers: bool = False
+) -> list[LineVerdict]:
+    """What `training_sequences` makes of each non-blank line of one self-edit: kept, or dropped and why.
+
+    The same rules as `split_items` and `grounded_items`, line by line, so that what the self-edit view
+    marks is what is trained. `qa_answers`: Q/A items also need an answer grounded in the passage (the
+    `qa_prompt` setting).
+    """
+    context = f"{title} {passage}"
+    lines = text.splitlines()
+    out: list[LineVerdict] = []
+
+    def grounded(item: str) -> str:
+        share = grounding(item, context)
+        if share >= min_grounding:
+            return ""
+        if not content_words(item):
+            return "no names, numbers or content words"
+        return f"only {share:.0%} of its words are in the passage (needs {min_grounding:.0%})"
+
+    if fmt == "self-qa":
+        pairs: list[tuple[int, int, str, str]] = []
+        loose: list[tuple[int, str]] = []
+        question: tuple[int, str] | None = None
+        for row, line in enumerate(lines):
+            clean = _BULLET.sub("", line.strip())
+            if not clean:
+                continue
+            q, a = _QUESTION_LINE.match(clean), _ANSWER_LINE.match(clean)
+            if q:
+                if question is not None:
+                    loose.append((question[0], "a question without an answer"))
+                question = (row, q.group(1).strip())
+            elif a and question:
+                pairs.append((question[0], row, question[1], a.group(1).strip()))
+                question = None
+            else:
+                loose.append((row, "not part of a Q:/A: pair" if not a else "an answer without a question"))
+        if question is not None:
+            loose.append((question[0], "a question without an answer"))
+        if pairs:
+            for q_row, a_row, q, a in pairs:
+                item = f"Q: {q}\nA: {a}"
+                reason = grounded(item)
+                if not reason and qa_answers and not (states_answer(context, a) or grounding(a, context) >= 0.5):
+                    reason = "its answer is not in the passage"
+                out += [LineVerdict(q_row, item, reason), LineVerdict(a_row, item, reason)]
+            out += [LineVerdict(row, lines[row].strip(), why) for row, why in loose]
+            return sorted(out, key=lambda v: v.row)
+    first = 0
+    if fmt == "chain-of-thought":
+        heads = [row for row, line in enumerate(lines) if _IMPLICATIONS_HEADING.match(line)]
+        if heads:
+            first = heads[-1] + 1
+            out += [
+                LineVerdict(row, lines[row].strip(), "reasoning: only the implications after it are trained")
+                for row in range(first)
+                if lines[row].strip()
+            ]
+    seen: set[str] = set()
+    for row in range(first, len(lines)):
+        if not lines[row].strip():
+            continue
+        item = _BULLET.sub("", lines[row].strip().strip("*_#> ")).strip().strip("*_ ")
+        if len(item.split()) < 3:
+            reason = "under 3 words" if item else "no text"
+        elif item.lower().rstrip(":").endswith(("implications", "rewrites")):
+            reason = "a heading"
+        elif item.lower() in seen:
+            reason = "repeats an earlier line"
+        else:
+            seen.add(item.lower())
+            reason = grounded(item)
+        out.append(LineVerdict(row, item, reason))
+    return out
+
+
 def sentence_sequences(title: str, passage: str) -> list[str]:
     """A deterministic augmentation: each sentence of the passage as its own sequence (title first), then the passage."""
     from seal_desk.knowledge.splitting import sentences

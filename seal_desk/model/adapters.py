@@ -84,12 +84,20 @@ class AdapterHost:
         """Gradient checkpointing (recompute activations in the backward pass: less memory, ~30% slower)."""
         if on == self.checkpointing:
             return
+        base = self.base
         if on:
-            self.base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            self.base.enable_input_require_grads()  # the frozen embeddings' output must carry grad
+            if hasattr(base, "activation_checkpointing_enable"):  # transformers 5 (the old name is deprecated)
+                base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if not getattr(base, "_require_grads_hooks", None):  # the frozen embeddings' output must carry grad
+                base.enable_input_require_grads()
         else:
-            self.base.gradient_checkpointing_disable()
-            self.base.disable_input_require_grads()
+            if hasattr(base, "activation_checkpointing_disable"):
+                base.activation_checkpointing_disable()
+            else:
+                base.gradient_checkpointing_disable()
+            base.disable_input_require_grads()
         self.checkpointing = on
 
     def resume(self, settings: LoraSettings) -> None:

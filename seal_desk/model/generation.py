@@ -64,7 +64,9 @@ def generate(
     every part keeps them, taking the same rows of each group. Greedy rows come out the same; sampled
     parts after the first draw from `seed` + their first row, so they differ from an unsplit run.
     """
-    per = len(prompts) // groups
+    per, extra = divmod(len(prompts), groups)
+    if extra:
+        raise ValueError(f"{len(prompts)} prompts do not split into {groups} equal groups")
     out: list[list[int]] = [[] for _ in prompts]
 
     def part(start: int, stop: int) -> None:

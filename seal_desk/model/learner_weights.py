@@ -26,7 +26,7 @@ def learner_card(path: str | Path) -> dict:
     return card
 
 
-def apply_learner(loaded, path: str | Path, _depth: int = 0):
+def apply_learner(loaded, path: str | Path, _seen: frozenset = frozenset()):
     """Merge the learner at `path` into `loaded`'s weights (in place); returns its card.
 
     A learner trained on top of another (card `on_top_of`: a sibling folder, e.g. a SEAL-trained
@@ -38,9 +38,10 @@ def apply_learner(loaded, path: str | Path, _depth: int = 0):
         raise InputError(f"{path}: learner was trained on {card.get('base')}, not {loaded.name}")
     below = card.get("on_top_of")
     if below:
-        if _depth >= 4:
-            raise InputError(f"{path}: learners stacked too deep (a loop of on_top_of?)")
-        apply_learner(loaded, Path(path).parent / below, _depth + 1)
+        here = Path(path).resolve()
+        if here in _seen or (Path(path).parent / below).resolve() in _seen | {here}:
+            raise InputError(f"{path}: learners stacked in a loop (on_top_of {below})")
+        apply_learner(loaded, Path(path).parent / below, _seen | {here})
     if loaded.placement.quantization == "nf4":  # merging re-quantises: the learner's small update would be lost
         raise InputError(
             f"{path}: a learner is merged into the weights, which 4-bit NF4 cannot hold; "

@@ -91,8 +91,16 @@ def load(
 
         card = apply_learner(loaded, path)
         loaded.learner = str(path)
-        on_event(Message(f"Learner {path.name} merged ({card['passages']} passages, {card['questions']} questions)"))
+        on_event(Message(f"Learner {path.name} merged ({learner_summary(card)})"))
     return loaded
+
+
+def learner_summary(card: dict) -> str:
+    """What a learner card says it is, in a few words (a learner, or a packed SEAL-trained generator)."""
+    if card.get("packed_rounds"):
+        below = f" over {card['on_top_of']}" if card.get("on_top_of") else ""
+        return f"SEAL-trained generator, rounds {card['packed_rounds']}{below}"
+    return f"{card.get('passages', '?')} passages, {card.get('questions', '?')} questions"
 
 
 def learner_folder(source: ModelSource, learner: Optional[str]) -> Optional[Path]:

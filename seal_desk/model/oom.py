@@ -54,8 +54,12 @@ class Halving:
         self.size = min(self.size, max(1, n))
         out, start = [], 0
         while start < n:
+            kept, tail = self.size, n - start
+            self.size = min(kept, tail)  # a short last range: the size tried is the size halved on failure
             out.append(self.run(lambda size, start=start: work(start, min(n, start + size))))
             start = min(n, start + self.size)
+            if self.size == tail < kept:  # the short range fitted: later calls keep the earlier size
+                self.size = kept
         return out
 
     def _count(self, n: int) -> str:

@@ -125,7 +125,7 @@ def random_model(config, dtype, device: str = "cpu", seed: int = SEED):
     return model.eval()
 
 
-def _bf16_folder(preset: Preset, config, n_params: int, on_event: EventSink) -> Path:
+def _bf16_folder(preset: Preset, config, n_params: int, on_event: EventSink, device: str = "cpu") -> Path:
     """The cached bf16 weights of `preset`'s random model, written once."""
     import torch
 
@@ -137,8 +137,13 @@ def _bf16_folder(preset: Preset, config, n_params: int, on_event: EventSink) -> 
         Message(f"random:{preset.name}: writing its random bf16 weights once ({n_params * 2 / 1e9:.1f} GB) to {folder}")
     )
     on_event(Progress("load", 1, 3, f"building {n_params / 1e6:.0f}M random parameters"))
-    build_on = "cuda" if torch.cuda.is_available() else "cpu"  # a GPU fills 7B random weights in seconds
-    built = [random_model(config, torch.bfloat16, build_on)]
+    build_on = "cpu"  # the same seed gives other numbers on a GPU; any random weights measure the same speed
+    if device == "cuda" and torch.cuda.is_available() and torch.cuda.mem_get_info()[0] > 2.4 * n_params:
+        build_on = "cuda"  # a GPU fills 7B random weights in seconds, where 16 CPU cores take minutes
+    try:
+        built = [random_model(config, torch.bfloat16, build_on)]
+    except torch.OutOfMemoryError:
+        built, build_on = [random_model(config, torch.bfloat16, "cpu")], "cpu"
     _write_once(folder, lambda tmp: built[0].save_pretrained(tmp, safe_serialization=True), f"{stamp}\n")
     built.clear()
     if build_on == "cuda":
@@ -167,7 +172,7 @@ def build(
     if placement.quantization == "nf4":
         if nf4_kwargs is None:
             raise ModelError("a 4-bit random model needs the loader's 4-bit arguments")
-        folder = _bf16_folder(preset, config, n_params, on_event)
+        folder = _bf16_folder(preset, config, n_params, on_event, placement.device)
         on_event(Progress("load", 2, 3, f"loading {n_params / 1e6:.0f}M parameters ({placement.label})"))
         try:
             model = AutoModelForCausalLM.from_pretrained(str(folder), use_safetensors=True, **nf4_kwargs)

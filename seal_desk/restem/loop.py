@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from seal_desk.config import InnerLoopConfig, OuterLoopConfig
+from seal_desk.config import InnerLoopConfig, OuterLoopConfig, SealConfig
 from seal_desk.engine import Engine, asked_for
 from seal_desk.events import CancelToken, EventSink, Progress, RewardScored, RoundFinished, ignore
 from seal_desk.files import write_atomic, write_folder_atomic
@@ -65,6 +67,11 @@ class RestEM:
         self.engine, self.records, self.cfg = engine, records, cfg
         self.out_dir = Path(out_dir)
         self.load_copy = load_copy
+        self.cluster = None  # a restem.cluster.Cluster: score passages on its workers (run_outer_loop sets it)
+
+    def __getstate__(self) -> dict:
+        """What a cluster worker needs to score (see ScorePassages): the settings, not the engine or records."""
+        return {**self.__dict__, "engine": None, "records": None, "load_copy": None, "cluster": None}
 
     # the loop ----------------------------------------------------------------------------------
     def run(
@@ -91,30 +98,23 @@ class RestEM:
     def _round(
         self, r: int, generator: Optional[str], chosen: list[Passage], on_event: EventSink, cancel: CancelToken | None
     ) -> RoundRecord:
-        scorer = self.scorer(generator)
-        for i, passage in enumerate(chosen):
-            on_event(Progress(f"round {r}", i, len(chosen), passage.title))
-            outcome = self.records.outcome(r, passage.sha256)
-            resumed = outcome is not None
-            if outcome is None:
-                outcome = self.score(passage, r, on_event, cancel, scorer)
-                self.records.record(outcome)
-            on_event(
-                RewardScored(
-                    r,
-                    i,
-                    len(chosen),
-                    passage.title,
-                    outcome.baseline,
-                    tuple(c.reward for c in outcome.candidates),
-                    outcome.kept,
-                    resumed,
-                )
-            )
+        if self.cluster is not None:
+            self._score_on_cluster(r, generator, chosen, on_event, cancel)
+        else:
+            scorer = self.scorer(generator)
+            for i, passage in enumerate(chosen):
+                on_event(Progress(f"round {r}", i, len(chosen), passage.title))
+                outcome = self.records.outcome(r, passage.sha256)
+                resumed = outcome is not None
+                if outcome is None:
+                    outcome = self.score(passage, r, on_event, cancel, scorer)
+                    self.records.record(outcome)
+                on_event(_scored(r, i, len(chosen), outcome, resumed))
+            del scorer
         on_event(Progress(f"round {r}", len(chosen), len(chosen), "generator SFT"))
         self.engine.generator = None
-        del scorer
-        outcomes = self.records.outcomes(r)
+        order = {p.sha256: i for i, p in reversed(list(enumerate(chosen)))}
+        outcomes = sorted(self.records.outcomes(r), key=lambda o: order.get(o.passage_sha, len(order)))  # SFT order
         kept = [o for o in outcomes if o.kept]
         record = self.improve(r, kept, generator, on_event, cancel)
         self.records.finish_round(record)
@@ -131,6 +131,27 @@ class RestEM:
             )
         )
         return record
+
+    def _score_on_cluster(
+        self, r: int, generator: Optional[str], chosen: list[Passage], on_event: EventSink, cancel: CancelToken | None
+    ) -> None:
+        """The round's unscored passages on the cluster's workers; each outcome is recorded as it arrives."""
+        todo, seen, done = [], set(), 0
+        for i, passage in enumerate(chosen):
+            outcome = self.records.outcome(r, passage.sha256)
+            if outcome is not None:
+                done += 1
+                on_event(_scored(r, i, len(chosen), outcome, True))
+            elif passage.sha256 not in seen:  # the same passage twice in a round is scored once
+                seen.add(passage.sha256)
+                todo.append((i, passage))
+        on_event(Progress(f"round {r}", done, len(chosen), f"{len(todo)} passage(s) on the cluster"))
+        job = ScorePassages(self, self.engine.run_config, r, generator)
+        for i, outcome in self.cluster.map(job, todo, on_event, cancel):
+            self.records.record(outcome)
+            done += 1
+            on_event(Progress(f"round {r}", done, len(chosen), chosen[i].title))
+            on_event(_scored(r, i, len(chosen), outcome, False))
 
     def scorer(self, generator: Optional[str]) -> Engine:
         """The engine that scores a round's candidates: it writes the self-edits and its inner loop learns them.
@@ -171,7 +192,8 @@ class RestEM:
         questions = asked_for([passage])
         seeds = [engine.run_config.inner.seed + e for e in range(cfg.eval_times)]
         jobs = [(s, seed_) for s in [baseline_set] + sets for seed_ in seeds]
-        if not edit_cfg.include_passage:  # then the baseline is the untouched model
+        untouched = not edit_cfg.include_passage and not edit_cfg.sentences  # then the baseline is the plain model
+        if untouched:  # (with --sentences the baseline trains on them: the self-edit must add on top)
             jobs = jobs[len(seeds) :]
         scores: list[float] = []
         for start in range(0, len(jobs), cfg.parallel):
@@ -179,7 +201,7 @@ class RestEM:
             engine.train_candidates([s for s, _ in chunk], on_event, cancel, seeds=[x for _, x in chunk])
             scores += self._rewards(engine, questions, r, cancel)
         engine.candidates = None
-        if not edit_cfg.include_passage:
+        if untouched:
             baseline = (
                 engine.answer_scores(questions, candidates=False)[0]
                 if cfg.reward == "answer-logprob"
@@ -217,10 +239,19 @@ class RestEM:
             completion_example(gen.tokenizer, json.loads(prompt), completion, self.sft_max_len())
             for prompt, completion, _ in pairs
         ]
+        inner = self.engine.run_config.inner  # memory and precision settings as the inner loop has them
         sft = InnerLoopConfig(
-            lora=self.cfg.sft_lora, lr=self.cfg.sft_lr, epochs=self.cfg.sft_epochs, batch_size=1, seed=self.cfg.seed
+            lora=self.cfg.sft_lora,
+            lr=self.cfg.sft_lr,
+            epochs=self.cfg.sft_epochs,
+            batch_size=1,
+            seed=self.cfg.seed,
+            precision=inner.precision,
+            optimizer=inner.optimizer,
+            max_seq_len=inner.max_seq_len,
         )
         host = AdapterHost(gen.model, quantized=gen.placement.quantization == "nf4")
+        host.use_checkpointing(self.engine.checkpointing(1))  # same model size: the planner's call for k=1
         import torch
 
         with torch.enable_grad():
@@ -277,6 +308,34 @@ class RestEM:
         write_atomic(self.out_dir / "summary.json", json.dumps(summary(self.records, self.cfg), indent=2))
 
 
+@dataclass(frozen=True)
+class ScorePassages:
+    """One round's scoring on a cluster worker (restem.cluster.WorkerJob): `RestEM.score` on the worker's
+    own model. `loop` travels without its engine and records; the worker binds its resident engine
+    (with the driver's run config) and its own `load_copy`, and builds the round's scorer once."""
+
+    loop: RestEM
+    config: SealConfig
+    round: int
+    generator: Optional[str]
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # one per round of one run: a worker's state
+
+    def setup(self, worker) -> tuple[RestEM, Engine]:
+        loop = self.loop
+        loop.engine, loop.load_copy = worker.engine(self.config), worker.load_copy
+        return loop, loop.scorer(self.generator)
+
+    def run(self, state: tuple[RestEM, Engine], passage: Passage) -> PassageOutcome:
+        loop, scorer = state
+        return loop.score(passage, self.round, ignore, None, scorer)
+
+
+def _scored(r: int, i: int, n: int, outcome: PassageOutcome, resumed: bool) -> RewardScored:
+    return RewardScored(
+        r, i, n, outcome.title, outcome.baseline, tuple(c.reward for c in outcome.candidates), outcome.kept, resumed
+    )
+
+
 def summary(records: RlRecords, cfg: OuterLoopConfig) -> dict:
     """Reward statistics per round, from the workspace."""
     rounds = []
@@ -331,4 +390,4 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-__all__ = ["RestEM", "generator_base", "round_passages", "summary", "without"]
+__all__ = ["RestEM", "ScorePassages", "generator_base", "round_passages", "summary", "without"]

@@ -58,6 +58,23 @@ def combine(adapters: Sequence[tuple[dict, dict]]) -> tuple[dict, dict]:
     return config, combined
 
 
+def check_target(out: str | Path, run: str | Path, learner: str | Path | None) -> Path:
+    """Where a pack may go, or a one-line InputError: never the run folder or inside it, never the learner
+    itself, never a folder of other things (it is replaced whole); beside the learner it builds on."""
+    target, run = Path(out).expanduser().resolve(), Path(run).expanduser().resolve()
+    if target == run or run in target.parents or target in run.parents:
+        raise InputError(f"--pack {out}: not the run folder, inside it, or above it")
+    if learner is not None:
+        below = Path(learner).expanduser().resolve()
+        if target == below:
+            raise InputError(f"--pack {out}: that is the learner the run starts from; pick a new folder beside it")
+        if target.parent != below.parent:
+            raise InputError(f"--pack {out}: put it beside the learner it builds on ({below.parent})")
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CARD).is_file())):
+        raise InputError(f"--pack {out}: exists and is not an earlier pack or learner (it would be replaced)")
+    return target
+
+
 def pack_generator(run: str | Path, out: str | Path, summary: dict, meta: dict) -> dict:
     """Write the rounds of `run` (an `rl --out` folder) as one learner folder `out`; returns its card.
 
@@ -92,4 +109,4 @@ def pack_generator(run: str | Path, out: str | Path, summary: dict, meta: dict) 
     return card
 
 
-__all__ = ["combine", "pack_generator"]
+__all__ = ["check_target", "combine", "pack_generator"]

@@ -8,7 +8,7 @@ the reward summary (`loop.summary`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +18,7 @@ from seal_desk.errors import InputError
 from seal_desk.events import CancelToken, EventSink, Message, ignore
 from seal_desk.knowledge.documents import Passage
 from seal_desk.model.loader import LoadedModel, load
+from seal_desk.restem.cluster import Cluster, ClusterOptions, opened, requested
 from seal_desk.restem.loop import LoadCopy, RestEM, summary, without
 from seal_desk.restem.records import RlRecords
 from seal_desk.workspace.database import Workspace
@@ -49,6 +50,37 @@ def training_passages(
     return usable
 
 
+@dataclass(frozen=True)
+class ModelCopier:
+    """The loop's `load_copy`: None → a fresh copy of the starting model (`base()` when given, else
+    `model` with `learner` merged); a path → that checkpoint, which already holds its learner.
+
+    A plain value (no closure) apart from `base`, so a cluster worker can load the same model from it
+    (`portable`)."""
+
+    model: str
+    device: str
+    quant: str = ""
+    trust_remote_code: bool = False
+    learner: Optional[str] = None
+    base: Optional[Callable[[], LoadedModel]] = field(default=None, compare=False)
+
+    def __call__(self, path: Optional[str] = None) -> LoadedModel:
+        if path is None and self.base is not None:
+            return self.base()
+        return load(
+            path or self.model,
+            self.device,
+            self.quant,
+            trust_remote_code=self.trust_remote_code,
+            learner=self.learner if path is None else "none",
+        )
+
+    def portable(self) -> ModelCopier:
+        """The same model without `base` (a loader bound to this process): what a worker loads."""
+        return replace(self, base=None)
+
+
 def model_copier(
     model: str,
     device: str,
@@ -56,22 +88,17 @@ def model_copier(
     trust_remote_code: bool = False,
     learner: Optional[str] = None,
     base: Optional[Callable[[], LoadedModel]] = None,
-) -> LoadCopy:
-    """The loop's `load_copy`: None → a fresh copy of the starting model (`base()` when given, else
-    `model` with `learner` merged); a path → that checkpoint, which already holds its learner."""
+) -> ModelCopier:
+    """The loop's `load_copy` (see ModelCopier)."""
+    return ModelCopier(model, device, quant, trust_remote_code, learner, base)
 
-    def load_copy(path: Optional[str]) -> LoadedModel:
-        if path is None and base is not None:
-            return base()
-        return load(
-            path or model,
-            device,
-            quant,
-            trust_remote_code=trust_remote_code,
-            learner=learner if path is None else "none",
-        )
 
-    return load_copy
+def copier_for(loaded: LoadedModel, device: str = "auto", quant: str = "", trust_remote_code: bool = False):
+    """A ModelCopier that loads what `loaded` was loaded from (its learner merged, or none) on `device`."""
+    source = loaded.source
+    local = source.kind == "dir" or (source.kind == "gguf" and source.preset is None)
+    model = source.location if local else source.name
+    return ModelCopier(model, device, quant, trust_remote_code, loaded.learner or "none")
 
 
 def knowledge_meta(engine: Engine, cfg: OuterLoopConfig) -> dict:
@@ -97,20 +124,26 @@ def run_outer_loop(
     meta: Optional[dict] = None,
     on_event: EventSink = ignore,
     cancel: CancelToken | None = None,
+    cluster: Optional[ClusterOptions | Cluster] = None,
 ) -> dict:
     """Run (or resume) ReST-EM over `items` with its records under `out`; returns the reward summary.
 
     Knowledge mode (the default `loop`): self-edits are sampled k at a time, so the engine's
     self-edit k is set to `cfg.k`. Other modes pass their own `loop` (e.g. ARC's) and `meta`.
+    `cluster` (default: the one the command asked for, `cluster.requested()`): score each round's
+    passages on Ray workers; records, selection and the generator SFT stay here.
     """
     if loop is RestEM:
         engine.config = replace(engine.config, self_edit=replace(engine.config.self_edit, k=cfg.k))
     folder = str(Path(out).expanduser().resolve())
-    records = RlRecords(
-        workspace, folder, engine.loaded.name, data, meta if meta is not None else knowledge_meta(engine, cfg)
-    )
-    loop(engine, records, cfg, folder, load_copy).run(items, on_event, cancel)
+    with opened(cluster or requested(), load_copy, on_event) as pool:  # joined first: a bad address records nothing
+        records = RlRecords(
+            workspace, folder, engine.loaded.name, data, meta if meta is not None else knowledge_meta(engine, cfg)
+        )
+        runner = loop(engine, records, cfg, folder, load_copy)
+        runner.cluster = pool
+        runner.run(items, on_event, cancel)
     return summary(records, cfg)
 
 
-__all__ = ["knowledge_meta", "model_copier", "run_outer_loop", "training_passages"]
+__all__ = ["ModelCopier", "copier_for", "knowledge_meta", "model_copier", "run_outer_loop", "training_passages"]

@@ -28,11 +28,13 @@ from seal_desk.errors import Cancelled, ModelError, SealDeskError
 from seal_desk.events import EventSink, Message, Progress
 from seal_desk.tui import messages as msg
 from seal_desk.tui import workflows
+from seal_desk.tui.components.guide_bar import GuideBar
 from seal_desk.tui.components.self_edits import SelfEditPane
 from seal_desk.tui.components.status_bar import StatusBar
 from seal_desk.tui.components.training import TrainingPane
 from seal_desk.tui.drafts import Drafts
 from seal_desk.tui.formatting import display_path
+from seal_desk.tui.guide import Guide
 from seal_desk.tui.jobs import Job, JobEvent, JobFinished, JobStarted
 from seal_desk.tui.palette import SealDeskCommands
 from seal_desk.tui.screens.main import MainScreen
@@ -99,6 +101,7 @@ class SealDeskApp(App[None]):
         self.jobs: list[Job] = []
         self.drafts = Drafts()
         self.notices: list[tuple[str, str]] = []  # (severity, message): every notification, for tests and logs
+        self.guide: Optional[Guide] = None  # the guided first run on the bundled sample, while it runs
         self.workspace_changed: Signal[str] = Signal(self, "workspace-changed")
 
     # screens -----------------------------------------------------------------------------------
@@ -165,6 +168,16 @@ class SealDeskApp(App[None]):
     def on_remove_document_requested(self, message: msg.RemoveDocumentRequested) -> None:
         workflows.remove_document(self, message.doc_id)
 
+    def on_sample_requested(self, _message: msg.SampleRequested) -> None:
+        workflows.add_sample(self)
+
+    def on_import_questions_requested(self, message: msg.ImportQuestionsRequested) -> None:
+        workflows.import_questions(self, message.doc_id, message.path)
+
+    def on_self_edits_written(self, message: msg.SelfEditsWritten) -> None:
+        if message.count:
+            self.advance_guide(message.doc_id, "written")
+
     def on_questions_requested(self, message: msg.QuestionsRequested) -> None:
         workflows.write_questions(self, message.doc_id, message.passage_idx, message.n)
 
@@ -208,6 +221,24 @@ class SealDeskApp(App[None]):
             self.training.set_cancelling()
         self.notify(f"Cancelling {jobs[0].title}…")
         self._jobs_changed()
+
+    # the guided first run (guide.py) -----------------------------------------------------------
+    def start_guide(self, doc_id: int, n_questions: int) -> None:
+        self.guide = Guide(doc_id, n_questions)
+        self._show_guide()
+
+    def advance_guide(self, doc_id: int, step: str, detail: str = "") -> None:
+        if self.guide is not None and self.guide.doc_id == doc_id:
+            self.guide.advance(step, detail)
+            self._show_guide()
+
+    def end_guide(self, doc_id: Optional[int] = None) -> None:
+        if self.guide is not None and doc_id in (None, self.guide.doc_id):
+            self.guide = None
+            self._show_guide()
+
+    def _show_guide(self) -> None:
+        self.main.query_one(GuideBar).show(self.guide.text() if self.guide else None)
 
     # jobs --------------------------------------------------------------------------------------
     def start_job(self, job: Job, work: Callable[[Job], Any]) -> Optional[Job]:

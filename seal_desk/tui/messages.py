@@ -34,6 +34,29 @@ class AddDocumentsRequested(Message):
         self.paths = list(paths)
 
 
+class SampleRequested(Message):
+    """Add the bundled sample document with its questions and start the guided first run."""
+
+
+class ImportQuestionsRequested(Message):
+    """Read a questions file (the formats of `--questions`) into a document's passages."""
+
+    def __init__(self, doc_id: int, path: str) -> None:
+        super().__init__()
+        self.doc_id = doc_id
+        self.path = path
+
+
+class SelfEditsWritten(Message):
+    """The model finished writing self-edits for a passage (the guided first run moves on)."""
+
+    def __init__(self, doc_id: int, passage_idx: int, count: int) -> None:
+        super().__init__()
+        self.doc_id = doc_id
+        self.passage_idx = passage_idx
+        self.count = count
+
+
 class RemoveDocumentRequested(Message):
     """Remove a document from the library (already confirmed by the user)."""
 

@@ -6,13 +6,14 @@ They take the app explicitly, as a `WorkflowHost`: what of the app they use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from textual.screen import Screen
 
-from seal_desk.errors import InputError
+from seal_desk.errors import InputError, SealDeskError
 from seal_desk.events import Message
 from seal_desk.tui.components.arc import ArcPane
 from seal_desk.tui.components.library import LibraryPane
@@ -26,6 +27,8 @@ from seal_desk.tui.jobs import Job
 if TYPE_CHECKING:
     from seal_desk.arc import ArcSelfEdit, ArcTask
     from seal_desk.engine import Engine, LearnResult
+    from seal_desk.knowledge.documents import Document
+    from seal_desk.knowledge.question_writer import WrittenQuestions
     from seal_desk.model.loader import LoadedModel
 
 
@@ -51,13 +54,32 @@ class WorkflowHost(PaneHost, Protocol):
 
     def model_copy(self, path: Optional[str]) -> LoadedModel: ...
 
+    def start_guide(self, doc_id: int, n_questions: int) -> None:
+        """Begin the guided first run on a document (the bundled sample)."""
+        ...
+
+    def advance_guide(self, doc_id: int, step: str, detail: str = "") -> None:
+        """Move the guided first run on, if it runs on `doc_id`."""
+        ...
+
+    def end_guide(self, doc_id: Optional[int] = None) -> None:
+        """Stop the guided first run (if it runs on `doc_id`; None: whatever it runs on)."""
+        ...
+
 
 # documents ---------------------------------------------------------------------------------------
-def add_documents(app: WorkflowHost, paths: Sequence[str]) -> Optional[Job]:
-    """Load files/folders in the background and store the new ones."""
+def add_documents(
+    app: WorkflowHost,
+    paths: Sequence[str],
+    questions: Optional[str] = None,
+    then: Optional[Callable[[Document], None]] = None,
+) -> Optional[Job]:
+    """Load files/folders in the background and store the new ones. `questions`: a questions file (the
+    formats of `--questions`) for the one document; `then(doc)` runs once the last one is added."""
 
     def work(job: Job):
         from seal_desk.knowledge.documents import load_documents
+        from seal_desk.knowledge.questions import attach, load_questions
 
         engine, tokenizer = app.wait_for_load(job)
         count = (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])) if tokenizer else None
@@ -65,6 +87,10 @@ def add_documents(app: WorkflowHost, paths: Sequence[str]) -> Optional[Job]:
         if engine is not None:
             budget = engine.passage_budget
         docs = load_documents(list(paths), count_tokens=count, max_tokens=budget)
+        if questions:
+            if len(docs) != 1:
+                raise InputError("a questions file goes with exactly one document")
+            attach(docs[0], load_questions(questions))
         added, known = [], []
         for doc in docs:
             job.cancel.check()
@@ -89,9 +115,67 @@ def add_documents(app: WorkflowHost, paths: Sequence[str]) -> Optional[Job]:
             app.notify(f"Added '{one_line(d.title, 40)}': {len(d.passages)} passage(s), {d.n_questions} question(s).")
         else:
             app.notify(f"Added {len(added)} documents.")
+        if then is not None:
+            then(added[-1])
+        else:
+            app.end_guide()
 
     title = "Adding " + (one_line(Path(paths[0]).name, 30) if len(paths) == 1 else f"{len(paths)} paths")
     return app.start_job(Job("documents", title, needs_model=False, lock_model=False, on_done=done), work)
+
+
+def add_sample(app: WorkflowHost) -> Optional[Job]:
+    """Add the bundled sample (a short document of invented facts with its questions) and start the guided
+    first run on it; when it is in the library already, select it and start the guide at once."""
+    from seal_desk.paths import sample_files
+
+    document, questions = sample_files()
+    known = [row for row in app.workspace.documents() if row["path"] == str(document)]
+    if known:
+        doc = app.workspace.document(known[-1]["id"])
+        app.document_id = doc.id
+        library = app.main.query_one(LibraryPane)
+        library.focus_document(doc.id, True, True)
+        app.start_guide(doc.id, doc.n_questions)
+        app.notify(f"The sample '{one_line(doc.title, 40)}' is already in the library: it is selected.")
+        return None
+    return add_documents(
+        app, [str(document)], str(questions), then=lambda doc: app.start_guide(doc.id, doc.n_questions)
+    )
+
+
+MAX_QUESTIONS_FILE = 8 * 2**20
+
+
+def import_questions(app: WorkflowHost, doc_id: int, path: str) -> int:
+    """Read a questions file (JSON/JSONL, question<TAB>answer lines, Q:/A: blocks, as `--questions`) into a
+    document: each question goes to the passage it shares most words with; ones it has already are skipped.
+    Returns how many were added; a bad file is one error line."""
+    from seal_desk.knowledge.grading import normalize
+    from seal_desk.knowledge.questions import attach, load_questions
+
+    try:
+        if Path(path).stat().st_size > MAX_QUESTIONS_FILE:
+            raise InputError(f"{path}: over {MAX_QUESTIONS_FILE // 2**20} MB, too big for a questions file")
+        found = load_questions(path)
+        doc = app.workspace.document(doc_id)
+        have = {normalize(q.question) for p in doc.passages for q in p.questions}
+        new = list({normalize(q.question): q for q in found if normalize(q.question) not in have}.values())
+        counts = [len(p.questions) for p in doc.passages]
+        attach(doc, new)
+        app.workspace.add_questions([(p.id, q) for p, n in zip(doc.passages, counts) for q in p.questions[n:]])
+    except (SealDeskError, OSError, sqlite3.Error) as exc:  # one line; the transaction kept all or nothing
+        app.notify(one_line(str(exc), 200), severity="error")
+        return 0
+    app.workspace_changed.publish("questions")
+    skipped = len(found) - len(new)
+    note = f" ({skipped} already there or repeated)" if skipped else ""
+    name = one_line(Path(path).name, 30)
+    if new:
+        app.notify(f"Imported {len(new)} question(s) from {name} into '{one_line(doc.title, 30)}'{note}.")
+    else:
+        app.notify(f"No questions imported from {name}: all {len(found)} are in '{one_line(doc.title, 30)}' already.")
+    return len(new)
 
 
 def remove_document(app: WorkflowHost, doc_id: int) -> None:
@@ -104,24 +188,36 @@ def remove_document(app: WorkflowHost, doc_id: int) -> None:
     if app.document_id == doc_id:
         app.document_id = remaining[-1]["id"] if remaining else None
     app.workspace_changed.publish("documents")
+    app.end_guide(doc_id)
     app.notify(f"Removed '{title}'.")
 
 
 def write_questions(app: WorkflowHost, doc_id: int, passage_idx: int, n: int = 5) -> None:
+    """Let the model write questions about a passage (checked against it, topped up with cloze ones);
+    the notification says how many were kept and why the others were dropped."""
     passage = app.workspace.document(doc_id).passages[passage_idx]
+    where = one_line(passage.title, 30)
 
-    def work(job: Job) -> int:
-        questions = app.require_engine().generate_questions(passage, n, on_event=job.emit, cancel=job.cancel)
-        for q in questions:
-            app.workspace.add_question(passage.id, q)
-        return len(questions)
+    def work(job: Job) -> WrittenQuestions:
+        engine = app.require_engine()
+        written = engine.write_questions(passage, n, passage.questions, on_event=job.emit, cancel=job.cancel)
+        app.workspace.add_questions([(passage.id, q) for q in written.questions])  # all or none
+        return written
 
-    def done(count: int) -> None:
+    def done(written: WrittenQuestions) -> None:
         app.workspace_changed.publish("questions")
-        if count:
+        if written.questions:
             app.notify(
-                f"The model wrote {count} question(s) for '{one_line(passage.title, 30)}'; "
-                "check their answers (e to edit)."
+                f"{len(written.questions)} question(s) for '{where}': {written.summary()}. "
+                "Check their answers (e edits).",
+                timeout=12,
+            )
+        else:
+            app.notify(
+                f"No questions added to '{where}': {written.summary()}. Import a questions file (i) or "
+                "add one by hand (n).",
+                severity="warning",
+                timeout=12,
             )
 
     app.start_job(Job("questions", "Writing questions", on_done=done), work)
@@ -157,11 +253,15 @@ def learn(app: WorkflowHost, doc_id: int, fmt: str, k: int, self_edits: dict[int
         app.notify(f"Learned '{one_line(result.document.title, 30)}': {line}.")
         if b.answers:
             app.show_tab("recall")
+            app.advance_guide(doc_id, "done", f"recall {b.correct}/{len(b.answers)} → {a.correct}/{len(a.answers)}")
+        else:
+            app.advance_guide(doc_id, "done", f"trained on {len(result.sequences)} sequence(s), no questions")
 
     def ended(state: str) -> None:
         if state != "done":
             pane.finish(state)
             app.workspace_changed.publish("runs")
+            app.advance_guide(doc_id, "written", f"the run was {state}")
 
     job = Job(
         "learn",
@@ -174,6 +274,7 @@ def learn(app: WorkflowHost, doc_id: int, fmt: str, k: int, self_edits: dict[int
     if app.start_job(job, work) is None:
         return None
     pane.begin(doc.title, detail, doc.n_questions)
+    app.advance_guide(doc_id, "training")
     if doc.n_questions == 0:
         app.notify(
             "This document has no questions, so recall cannot be measured: add some in the Library (n).",

@@ -264,6 +264,15 @@ class Workspace:
             q.id = self._insert_question(db, passage_id, q)
         return q
 
+    def add_questions(self, items: list[tuple[int, Question]]) -> None:
+        """(passage id, question) pairs in one transaction: all of them, or (an error) none."""
+        if any(not q.question.strip() or not q.answer.strip() for _, q in items):
+            raise InputError("a question needs both question text and an answer")
+        with self.tx() as db:
+            ids = [self._insert_question(db, passage_id, q) for passage_id, q in items]
+        for (_, q), qid in zip(items, ids):
+            q.id = qid
+
     def update_question(self, question_id: int, question: str, answer: str) -> None:
         if not question.strip() or not answer.strip():
             raise InputError("a question needs both question text and an answer")

@@ -61,7 +61,7 @@ def test_learn_table_output(doc, tmp_path, capsys):
     "argv,message",
     [
         (["-m", "no-such-model", "models"], None),
-        (["-m", "no-such-model", "learn", "x.txt"], "unknown model 'no-such-model'"),
+        (["-m", "no-such-model", "learn", "{doc}"], "unknown model 'no-such-model'"),
         (["-m", "tiny-random", "learn", "/no/such/file.txt"], "no such file"),
         (["-m", "tiny-random", "learn", "{bad}"], "malformed JSON"),
         (["-m", "tiny-random", "learn", "{empty}"], "document is empty"),

@@ -29,6 +29,30 @@ def test_gradient_checkpointing_trains_the_same_adapter(tiny_engine):
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(before, _slot(tiny_engine)))
     _with(tiny_engine, gradient_checkpointing="off").train_on(SEQS)
     assert not tiny_engine.host.base.is_gradient_checkpointing, "switched back off"
+    for mode in ("on", "off", "on"):  # toggling leaves one input-grad hook at most, none when off
+        _with(tiny_engine, gradient_checkpointing=mode).train_on(SEQS[:1])
+        assert len(getattr(tiny_engine.host.base, "_require_grads_hooks", None) or []) == (mode == "on")
+
+
+def test_gradient_checkpointing_saves_fewer_activations(tiny_engine):
+    """On means fewer tensors kept for backward (the point of it), not just a flag."""
+    kept = {}
+    for mode in ("off", "on"):
+        engine = _with(tiny_engine, gradient_checkpointing=mode)
+        engine.host.prepare(engine.run_config.inner.lora, 0)
+        engine.host.use_checkpointing(mode == "on")
+        ids = torch.tensor([engine.tokenizer(SEQS[0])["input_ids"]])
+        count = [0]
+
+        def pack(t, count=count):
+            count[0] += 1
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            engine.host.peft.train()
+            engine.host.peft(input_ids=ids, labels=ids).loss.backward()
+        kept[mode] = count[0]
+    assert kept["on"] < kept["off"] / 2, kept
 
 
 def test_gradient_checkpointing_with_stacked_candidates(tiny_engine):

@@ -80,3 +80,42 @@ def test_best_of_keeps_the_sample_that_covers_most_names_and_numbers():
         "Ledger\nIt was printed in 1931.",
         f"Ledger\n{passage}",
     ]
+
+
+def test_line_verdicts_mark_what_training_drops_and_agree_with_training():
+    """Line by line, the same items as grounded_items (and training_sequences with QA prompts) keep."""
+    passage = "Zorblat Industries was founded in 1987 by Mira Kostadinova in Velmora. It makes ceramic wind turbines."
+    cases = {
+        "implications": [
+            "**Implications:**\n1. Mira founded Zorblat in 1987.\n- The company makes ceramic turbines.\n\nok\n"
+            "* The company makes ceramic turbines.\n- Imperative: Musimat: jof quarble zentik.",
+            "Renewable energy transforms global economies everywhere.\nThe Zorblat implications:",
+        ],
+        "self-qa": [
+            "Q: Who founded Zorblat?\nA: Mira Kostadinova\nnoise line here today\nQ: orphan?\n"
+            "Q: What is shiny energy?\nA: global markets",
+            "No pairs here but a line about Zorblat Industries in 1987",
+        ],
+        "chain-of-thought": ["Let me think about the founder.\nImplications:\n- Mira founded the company in 1987."],
+    }
+    for fmt, texts in cases.items():
+        for text in texts:
+            verdicts = se.line_verdicts(fmt, text, "Zorblat", passage, 0.3)
+            kept = list(dict.fromkeys(v.item for v in verdicts if v.kept))
+            assert kept == se.grounded_items(fmt, [text], "Zorblat", passage, 0.3), (fmt, text)
+            assert all(v.reason for v in verdicts if not v.kept)
+    verdicts = se.line_verdicts("implications", cases["implications"][0], "Zorblat", passage, 0.3)
+    reasons = {v.row: v.reason for v in verdicts}
+    assert reasons[0] == reasons[4] == "under 3 words" and reasons[5] == "repeats an earlier line"
+    assert reasons[6].startswith("only 0% of its words are in the passage (needs 30%)")
+    second = se.line_verdicts("implications", cases["implications"][1], "Zorblat", passage, 0.3)
+    assert [v.reason for v in second][1] == "a heading"
+    qa = se.line_verdicts("self-qa", cases["self-qa"][0], "Zorblat", passage, 0.3)
+    assert [(v.row, v.kept) for v in qa] == [(0, True), (1, True), (2, False), (3, False), (4, False), (5, False)]
+    assert qa[3].reason == "a question without an answer" and qa[2].reason == "not part of a Q:/A: pair"
+    cot = se.line_verdicts("chain-of-thought", cases["chain-of-thought"][0], "Zorblat", passage, 0.3)
+    assert [v.kept for v in cot] == [False, False, True] and cot[0].reason.startswith("reasoning")
+    # with QA prompts, a pair whose answer is not in the passage is dropped too
+    pair = "Q: Who runs Zorblat Industries in Velmora?\nA: Henry Hall"
+    assert se.line_verdicts("self-qa", pair, "Zorblat", passage, 0.3)[0].kept
+    assert not se.line_verdicts("self-qa", pair, "Zorblat", passage, 0.3, qa_answers=True)[0].kept

@@ -67,6 +67,10 @@ def test_halving_retries_only_out_of_memory_and_keeps_done_ranges():
         "out of GPU memory with 7 rows at once; retrying with 4",
         "out of GPU memory with 4 rows at once; retrying with 2",
     ]
+    sizes.clear()
+    tail = Halving(3, "candidate{s}", events.append)  # 5 candidates, 3 at a time: the last range is short
+    assert sum(tail.over(5, work), []) == list(range(5))
+    assert sizes == [3, 2, 2, 1] and tail.size == 2, "a short range is not retried at the same size"
     with pytest.raises(ValueError):
         Halving(4, "row{s}").run(lambda size: int("x"))
     with pytest.raises(ModelError, match=r"^out of GPU memory even with 1 row at once: .*--quant nf4$"):

@@ -42,8 +42,8 @@ def test_rounds_on_other_modules_are_refused():
 
 
 def test_a_packed_run_loads_as_the_last_rounds_generator(tiny_engine, workspace, tmp_path, graded_by_hash):  # noqa: F811
-    from seal_desk.model.learner_weights import CARD, apply_learner
-    from seal_desk.model.loader import load, load_tiny
+    from seal_desk.model.learner_weights import CARD
+    from seal_desk.model.loader import load
     from seal_desk.restem.loop import summary
     from tests.restem.test_restem import CFG, _engine, _run
 
@@ -53,8 +53,9 @@ def test_a_packed_run_loads_as_the_last_rounds_generator(tiny_engine, workspace,
     assert packed, "the hash grader keeps some self-edits"
     card = pack_generator(tmp_path / "run", tmp_path / "pack", result, {"base": "tiny-random", "on_top_of": None})
     assert card["packed_rounds"] == packed and json.loads((tmp_path / "pack" / CARD).read_text()) == card
-    model = load_tiny()
-    apply_learner(model, tmp_path / "pack")
+    seen = []
+    model = load("tiny-random", "cpu", learner=str(tmp_path / "pack"), on_event=seen.append)  # as --learner does
+    assert any("SEAL-trained generator, rounds" in getattr(e, "text", "") for e in seen)
     last = load(rounds[-1].generator if rounds[-1].generator else rounds[0].generator, "cpu").model.state_dict()
     mine = model.model.state_dict()
     worst = max((mine[k].float() - last[k].float()).abs().max().item() for k in last)
@@ -66,3 +67,43 @@ def test_packing_a_run_without_round_updates_is_one_line(tmp_path):
         pack_generator(tmp_path, tmp_path / "pack", {"rounds": [{"round": 1, "finished": True, "sft_examples": 0}]}, {})
     with pytest.raises(InputError, match="no saved round update"):
         pack_generator(tmp_path, tmp_path / "pack", {"rounds": [{"round": 1, "finished": True, "sft_examples": 2}]}, {})
+
+
+def test_pack_targets_that_would_destroy_something_are_refused(tmp_path):
+    from seal_desk.restem.pack import check_target
+
+    run, learners = tmp_path / "run", tmp_path / "learners"
+    (run / "round-1").mkdir(parents=True)
+    (learners / "base").mkdir(parents=True)
+    (learners / "notes").mkdir()
+    (learners / "notes" / "todo.txt").write_text("mine")
+    for target, why in (
+        (run, "run folder"),
+        (run / "pack", "run folder"),
+        (tmp_path, "run folder"),
+        (learners / "base", "learner the run starts from"),
+        (tmp_path / "elsewhere" / "pack", "beside the learner"),
+        (learners / "notes", "not an earlier pack"),
+    ):
+        with pytest.raises(InputError, match=why):
+            check_target(target, run, learners / "base")
+    assert check_target(learners / "seal", run, learners / "base") == (learners / "seal").resolve()
+    assert (learners / "notes" / "todo.txt").read_text() == "mine"
+
+
+def test_generator_base_picks_the_learner_a_pack_was_trained_on(tmp_path):
+    from argparse import Namespace
+
+    from seal_desk.cli.setup import learner_arg
+    from seal_desk.model.learner_weights import CARD
+
+    for name, card in (("start", {"base": "tiny-random"}), ("seal", {"base": "tiny-random", "on_top_of": "start"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / CARD).write_text(json.dumps(card))
+        (tmp_path / name / "adapter_model.safetensors").write_bytes(b"")
+    pack = str(tmp_path / "seal")
+    assert learner_arg(Namespace(learner=pack, generator_mode="default"), "tiny-random") == pack
+    assert learner_arg(Namespace(learner=pack, generator_mode="base"), "tiny-random") == str(tmp_path / "start")
+    start = str(tmp_path / "start")
+    assert learner_arg(Namespace(learner=start, generator_mode="base"), "tiny-random") == start  # not a pack
+    assert learner_arg(Namespace(learner="none", generator_mode="base"), "tiny-random") == "none"

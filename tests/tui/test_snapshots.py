@@ -126,7 +126,9 @@ def test_self_edits(snap_compare, ws):
             "Industries.\n3. Zorblat Industries is based in Velmora.\n4. The company makes "
             "ceramic wind turbines."
         )
-        drafts.samples[1].text = "- Wind turbines can be made of ceramic.\n- Velmora is a town."
+        drafts.samples[1].text = (  # its middle line shares no word with the passage: struck out, with the reason
+            "- Wind turbines can be made of ceramic.\n- Renewable energy transforms global economies.\n- Velmora is a town."
+        )
         for d in drafts.samples:
             d.done = True
         app.show_tab("self-edits")

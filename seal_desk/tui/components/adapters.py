@@ -39,7 +39,7 @@ class AdaptersPane(Vertical):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Label("Saved adapters (space: activate/deactivate · x: export · d: delete)", classes="section")
+        yield Label("Saved adapters (in the table: space activate/deactivate · x export · d delete)", classes="section")
         yield DataTable(id="adapter-table", cursor_type="row")
         yield Label("Ask the model", classes="section")
         with Horizontal(id="ask-row"):

@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Label, Static, Tree
+from textual.widgets import Button, Label, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from seal_desk.errors import SealDeskError
@@ -21,11 +21,15 @@ from seal_desk.tui.host import host
 from seal_desk.tui.messages import (
     AddDocumentsRequested,
     DocumentSelected,
+    ImportQuestionsRequested,
     QuestionsRequested,
     RemoveDocumentRequested,
+    SampleRequested,
     TabRequested,
 )
 from seal_desk.tui.widgets.path_input import PathInput
+
+CLOZE = "cloze (a sentence of the passage with a blank)"
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class LibraryPane(Vertical):
         Binding("e", "edit_question", "Edit Q"),
         Binding("d,delete", "delete", "Delete"),
         Binding("w", "write_questions", "Write Qs", show=False),
+        Binding("i", "import_questions", "Import Qs", show=False),
+        Binding("s", "sample", "Sample", show=False),
         Binding("l", "open_self_edits", "Learn →"),
     ]
 
@@ -69,6 +75,7 @@ class LibraryPane(Vertical):
             yield DocumentTree(id="lib-tree")
             with VerticalScroll(id="lib-detail-box"):
                 yield Static(id="lib-detail")
+                yield Button("Load the sample", id="lib-sample", variant="primary", compact=True)
         yield Label("", id="lib-hint")
 
     def on_mount(self) -> None:
@@ -80,8 +87,8 @@ class LibraryPane(Vertical):
             doc_id = docs[-1]["id"]
             self.post_message(DocumentSelected(doc_id))
         self.focus_document(doc_id, focus=True)
-        if not docs:
-            self.query_one(PathInput).focus()
+        if not docs:  # the sample button: enter loads it, and the library's keys (a, o, s) still work
+            self.query_one("#lib-sample", Button).focus()
 
     # data --------------------------------------------------------------------------------------
     def _workspace_changed(self, topic: str) -> None:
@@ -122,19 +129,33 @@ class LibraryPane(Vertical):
                     target = pnode
                 for q in passage.questions:
                     ref = NodeRef("question", doc.id, idx, passage.id, q.id)
-                    qnode = pnode.add_leaf(Text.assemble(("? ", "bold cyan"), one_line(q.question, 44)), ref)
+                    mark = ("_ ", "bold yellow") if q.source == "cloze" else ("? ", "bold cyan")
+                    qnode = pnode.add_leaf(Text.assemble(mark, one_line(q.question, 44)), ref)
                     if current == ref:
                         target = qnode
-        hint = self.query_one("#lib-hint", Label)
-        if not docs:
-            hint.update("No documents yet: type a path above, or press o to browse.")
-        else:
-            n_q = sum(r["n_questions"] for r in docs)
-            hint.update(f"{len(docs)} document(s), {n_q} question(s) · l: learn the highlighted document")
+        self.query_one("#lib-sample", Button).display = not docs
+        self._update_hint(docs)
         if target is not None:
             self.call_after_refresh(tree.move_cursor, target)
         elif not docs:
             self.show_detail(None)
+
+    def on_descendant_focus(self, _event) -> None:
+        self._update_hint()
+
+    def _update_hint(self, docs: Optional[list] = None) -> None:
+        """The hint line names keys that work from where the focus is (in the path box, letters are text)."""
+        docs = host(self).workspace.documents() if docs is None else docs
+        focused = self.screen.focused if self.is_attached else None
+        if isinstance(focused, PathInput):
+            text = "enter adds the path · tab completes it (or moves on to the documents)"
+        elif not docs:
+            first = "enter or s" if isinstance(focused, Button) else "s"
+            text = f"No documents yet · {first}: load the sample · a: type a path · o: browse"
+        else:
+            n_q = sum(r["n_questions"] for r in docs)
+            text = f"{len(docs)} doc(s), {n_q} question(s) · l learn · i import questions · w write questions"
+        self.query_one("#lib-hint", Label).update(text)
 
     def focus_document(self, doc_id: Optional[int], expand: bool = False, focus: bool = False) -> None:
         tree = self.query_one(DocumentTree)
@@ -161,9 +182,10 @@ class LibraryPane(Vertical):
         if ref is None:
             detail.update(
                 Text.from_markup(
-                    "[b]Your library[/b]\n\nAdd text, Markdown, HTML, PDF or SQuAD-style JSON files. Each document is "
-                    "split into passages; questions about a passage measure what the model recalls without seeing it.\n\n"
-                    "[dim]a[/] add a path   [dim]o[/] browse   [dim]n[/] new question"
+                    "[b]Your library[/b]\n\nAdd text, Markdown, HTML, PDF or SQuAD-style JSON files. Questions about "
+                    "each passage measure what the model recalls without seeing it.\n\n"
+                    "[b]New here?[/b] Load the sample, a short text of invented facts with its questions; a guide "
+                    "then takes you through one run: self-edit, training, recall before and after."
                 )
             )
             return
@@ -190,8 +212,8 @@ class LibraryPane(Vertical):
                 )
             if doc.n_questions == 0:
                 text.append(
-                    "\nNo questions yet: highlight a passage and press n to add one, or w to let "
-                    "the model write some.\n",
+                    "\nNo questions yet, so recall cannot be measured: i imports a questions file (as --questions), "
+                    "w lets the model write some, n adds one by hand (on a passage).\n",
                     style="yellow",
                 )
             text.append("\nPress l to write self-edits and teach the model this document.", style="dim")
@@ -222,7 +244,7 @@ class LibraryPane(Vertical):
                 "\n",
                 (q.answer, "bold cyan"),
                 "\n\n",
-                (f"source: {q.source} · passage: {p.title}", "dim"),
+                (f"source: {CLOZE if q.source == 'cloze' else q.source} · passage: {p.title}", "dim"),
                 "\n\n",
                 ("e edit · d delete", "dim"),
             )
@@ -245,6 +267,32 @@ class LibraryPane(Vertical):
                 self.add_documents([path])
 
         self.app.push_screen(FilePicker(), picked)
+
+    def action_sample(self) -> None:
+        """Add the bundled sample with its questions; a guide then walks through one run."""
+        self.post_message(SampleRequested())
+
+    @on(Button.Pressed, "#lib-sample")
+    def _sample_pressed(self) -> None:
+        self.action_sample()
+
+    def action_import_questions(self) -> None:
+        """Import a questions file (the formats of --questions) into the highlighted document."""
+        ref = self.highlighted
+        if ref is None:
+            self.app.notify("Add a document first: imported questions go with a document.", severity="warning")
+            return
+        from seal_desk.tui.dialogs.file_picker import FilePicker
+
+        title = host(self).workspace.document(ref.doc_id).title
+
+        def picked(path: Optional[str]) -> None:
+            if path:
+                self.post_message(ImportQuestionsRequested(ref.doc_id, path))
+
+        self.app.push_screen(
+            FilePicker(title=f"Import questions into '{one_line(title, 40)}'", documents=False), picked
+        )
 
     @on(PathInput.Submitted, "#lib-path")
     def _submitted(self, event: PathInput.Submitted) -> None:
@@ -336,10 +384,13 @@ class LibraryPane(Vertical):
 
     def action_write_questions(self) -> None:
         ref = self.highlighted
-        if ref is None or ref.kind == "document":
+        passage_idx = ref.passage_idx if ref is not None else None
+        if ref is not None and ref.kind == "document" and len(host(self).workspace.document(ref.doc_id).passages) == 1:
+            passage_idx = 0
+        if ref is None or passage_idx is None:
             self.app.notify("Highlight a passage to let the model write questions about it.", severity="warning")
             return
-        self.post_message(QuestionsRequested(ref.doc_id, ref.passage_idx))
+        self.post_message(QuestionsRequested(ref.doc_id, passage_idx))
 
     def action_open_self_edits(self) -> None:
         """Learn the highlighted document: open it in the Self-edits tab."""

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Optional
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from seal_desk.errors import InputError, SealDeskError
 from seal_desk.events import Event, TokenGenerated
-from seal_desk.knowledge.self_edit import FORMATS
+from seal_desk.knowledge.documents import Passage
+from seal_desk.knowledge.self_edit import FORMATS, LineVerdict, line_verdicts
 from seal_desk.tui.drafts import Draft, PassageDrafts
 from seal_desk.tui.formatting import one_line
 from seal_desk.tui.host import host
 from seal_desk.tui.jobs import Job
-from seal_desk.tui.messages import LearnRequested
+from seal_desk.tui.messages import LearnRequested, SelfEditsWritten
 
 FORMAT_HELP = {
     "implications": "a list of implications of the passage (SEAL's default)",
@@ -29,28 +33,84 @@ FORMAT_HELP = {
 }
 
 
-class SampleCard(Vertical):
-    """One sampled self-edit: a 'use' tick, its status, and its (editable once done) text."""
+class MarkedTextArea(TextArea):
+    """A TextArea that strikes out the rows training drops (see `mark`)."""
 
-    def __init__(self, index: int, draft: Draft) -> None:
+    DROPPED = "seal-desk-dropped"
+
+    def mark(self, rows: set[int]) -> None:
+        if rows != getattr(self, "dropped", set()):
+            self.dropped = set(rows)
+            self._build_highlight_map()
+            self.refresh()
+
+    def _build_highlight_map(self) -> None:
+        super()._build_highlight_map()
+        theme = getattr(self, "_theme", None)
+        if theme is None:
+            return
+        if self.DROPPED not in theme.syntax_styles:  # the widget's own copy of its theme
+            theme.syntax_styles = {**theme.syntax_styles, self.DROPPED: Style(dim=True, strike=True)}
+        for row in getattr(self, "dropped", ()):  # also called from TextArea.__init__, before `dropped` is set
+            self._highlights[row].append((0, None, self.DROPPED))
+
+
+class SampleCard(Vertical):
+    """One sampled self-edit: a 'use' tick, its status, its (editable once done) text with the lines that
+    training drops struck out, and why they are dropped."""
+
+    class Changed(Message):
+        """The sample's text or tick changed (the pane recounts what will be trained)."""
+
+    def __init__(self, index: int, draft: Draft, check: Optional[Callable[[str], list[LineVerdict]]] = None) -> None:
         super().__init__(classes="sample-card")
         self.index = index
         self.draft = draft
+        self.check = check  # the self-edit's text -> what training makes of each line
+        self.verdicts: list[LineVerdict] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="sample-head"):
             yield Checkbox(f"Sample {self.index + 1}", self.draft.use, compact=True, classes="sample-use")
             yield Label(self._status(), classes="sample-status")
-        area = TextArea(self.draft.text, read_only=not self.draft.done, soft_wrap=True, classes="sample-text")
+        area = MarkedTextArea(self.draft.text, read_only=not self.draft.done, soft_wrap=True, classes="sample-text")
         area.show_line_numbers = False
         yield area
+        yield Static("", classes="sample-dropped")
+
+    def on_mount(self) -> None:
+        self.review()
+
+    def review(self) -> None:
+        """Mark the lines that training drops (done samples only) and say why."""
+        done = self.draft.done and self.check is not None
+        self.verdicts = self.check(self.draft.text) if done else []
+        dropped = [v for v in self.verdicts if not v.kept]
+        self.query_one(MarkedTextArea).mark({v.row for v in dropped})
+        reasons = Text()
+        items = list({v.item: v for v in dropped}.values())
+        for v in items[:3]:
+            reasons.append("\n" if reasons else "")
+            reasons.append("✘ ", style="red")
+            reasons.append(one_line(v.item, 48), style="dim strike")
+            reasons.append(f"  {v.reason}", style="dim")
+        if len(items) > 3:
+            reasons.append(f"\n… and {len(items) - 3} more struck-out line(s)", style="dim")
+        box = self.query_one(".sample-dropped", Static)
+        box.update(reasons)
+        box.display = bool(items)
+        self.refresh_status()
 
     def _status(self) -> str:
         d = self.draft
         if not d.done:
             return f"writing… {len(d.text)} chars"
         lines = sum(1 for ln in d.text.splitlines() if ln.strip())
-        return f"{lines} line(s){' · edited' if d.edited else ''}" + ("" if d.text.strip() else " · empty")
+        rows = {v.row for v in self.verdicts if not v.kept}
+        dropped = ""
+        if rows:
+            dropped = " · all dropped" if len(rows) == lines else f" · {len(rows)} dropped"
+        return f"{lines} line(s){dropped}{' · edited' if d.edited else ''}" + ("" if d.text.strip() else " · empty")
 
     def refresh_status(self) -> None:
         self.query_one(".sample-status", Label).update(self._status())
@@ -67,12 +127,14 @@ class SampleCard(Vertical):
         area.read_only = False
         area.move_cursor((0, 0))
         area.scroll_home(animate=False)
-        self.refresh_status()
+        self.review()
 
     @on(Checkbox.Changed)
     def _use(self, event: Checkbox.Changed) -> None:
-        self.draft.use = event.value
         event.stop()
+        if self.draft.use != event.value:
+            self.draft.use = event.value
+            self.post_message(self.Changed())
 
     @on(TextArea.Changed)
     def _edited(self, event: TextArea.Changed) -> None:
@@ -80,7 +142,8 @@ class SampleCard(Vertical):
         if self.draft.done and event.text_area.text != self.draft.text:
             self.draft.text = event.text_area.text
             self.draft.edited = True
-            self.refresh_status()
+            self.review()
+            self.post_message(self.Changed())
 
 
 class SelfEditPane(Vertical):
@@ -203,10 +266,58 @@ class SelfEditPane(Vertical):
                 )
             box.mount(Static(msg, classes="empty"))
             return
-        box.mount_all([SampleCard(i, d) for i, d in enumerate(drafts.samples)])
+        check = self._checker(doc.passages[key[1]], fmt)
+        box.mount_all([SampleCard(i, d, check) for i, d in enumerate(drafts.samples)])
 
     def _cards(self) -> list[SampleCard]:
         return list(self.query(SampleCard))
+
+    def _checker(self, passage: Passage, fmt: str) -> Callable[[str], list[LineVerdict]]:
+        """What training makes of each line of a self-edit for `passage`, under the current settings."""
+        cfg = host(self).current_config().self_edit
+
+        def check(text: str) -> list[LineVerdict]:
+            return line_verdicts(fmt, text, passage.title, passage.text, cfg.min_grounding, cfg.qa_prompt)
+
+        return check
+
+    def on_sample_card_changed(self, event: SampleCard.Changed) -> None:
+        event.stop()
+        self._render_info_only()
+
+    def _training(self, doc, idx: int, fmt: str) -> Optional[Text]:
+        """What Apply will train this passage on: sequences and tokens (once the model is loaded), and how
+        many lines of the ticked samples the grounding filter drops. None while nothing is decided."""
+        passage = doc.passages[idx]
+        edits: list[str] = []
+        if fmt != "none":
+            drafts = host(self).drafts.get(doc.id, idx, fmt)
+            if drafts is None or not drafts.done:
+                return None
+            edits = [d.text for d in drafts.samples if d.use and d.text.strip()]
+            if not edits:
+                return Text("No sample ticked: tick one to train on it.", style="yellow")
+        verdicts = [v for text in edits for v in self._checker(passage, fmt)(text)]
+        dropped = sum(not v.kept for v in verdicts)
+        line = Text()
+        engine = host(self).engine
+        if engine is not None:
+            seqs = engine.sequences_for(passage, edits, fmt)
+            epochs = engine.config.inner.epochs
+            line.append(
+                f"Apply trains this passage on {len(seqs)} sequence(s), {engine.training_tokens(seqs)} tokens "
+                f"(× {epochs} epochs)",
+                style="bold",
+            )
+        else:
+            line.append("Sequence and token counts show once the model is loaded", style="dim")
+        if verdicts and dropped == len(verdicts):
+            line.append(f" · all {dropped} line(s) struck out: only the passage is trained", style="yellow")
+        elif dropped:
+            line.append(f" · {dropped} of {len(verdicts)} line(s) struck out by the grounding filter", style="dim")
+        elif verdicts:
+            line.append(f" · all {len(verdicts)} line(s) pass the grounding filter", style="dim")
+        return line
 
     # generate ----------------------------------------------------------------------------------
     def action_generate(self) -> None:
@@ -272,8 +383,25 @@ class SelfEditPane(Vertical):
                 card.finish()
             self._render_info_only()
         empty = sum(1 for t in texts if not t.strip())
-        note = f" ({empty} empty)" if empty else ""
-        self.app.notify(f"{len(texts)} self-edit(s) written{note}: tick, edit, then Apply & train (ctrl+t).")
+        passage = host(self).workspace.document(key[0]).passages[key[1]]
+        check = self._checker(passage, key[2])
+        verdicts = [check(t) for t in texts if t.strip()]
+        useless = sum(1 for v in verdicts if all(not x.kept for x in v))
+        if not texts or empty == len(texts):
+            self.app.notify(
+                "The model wrote nothing (it stopped at once): Generate (ctrl+g) again, or try another format.",
+                severity="warning",
+            )
+        elif useless == len(verdicts):
+            self.app.notify(
+                f"{len(texts)} self-edit(s) written, but the grounding filter drops every line (struck out): "
+                "training would use the passage alone. Generate again, edit the lines, or apply anyway (ctrl+t).",
+                severity="warning",
+            )
+        else:
+            note = f" ({empty} empty)" if empty else f" ({useless} with every line struck out)" if useless else ""
+            self.app.notify(f"{len(texts)} self-edit(s) written{note}: tick, edit, then Apply & train (ctrl+t).")
+        self.post_message(SelfEditsWritten(key[0], key[1], len(texts) - empty))
 
     def _generation_ended(self, key: tuple[int, int, str], state: str) -> None:
         if state != "done":
@@ -289,7 +417,7 @@ class SelfEditPane(Vertical):
 
     def _info(self, doc, fmt: str) -> Text:
         ready = host(self).drafts.count(doc.id, fmt)
-        return Text.assemble(
+        info = Text.assemble(
             (f"{fmt}: ", "bold"),
             FORMAT_HELP.get(fmt, ""),
             "\n",
@@ -299,6 +427,12 @@ class SelfEditPane(Vertical):
                 "dim",
             ),
         )
+        idx = self.passage_idx
+        training = self._training(doc, idx, fmt) if idx is not None and idx < len(doc.passages) else None
+        if training is not None:
+            info.append("\n")
+            info.append_text(training)
+        return info
 
     # learn -------------------------------------------------------------------------------------
     def action_learn(self) -> None:

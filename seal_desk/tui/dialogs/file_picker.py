@@ -1,4 +1,4 @@
-"""Browse for a file or folder to add to the library."""
+"""Browse for a file or folder to add to the library (or, `documents=False`, for any file: a questions file)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,16 @@ from seal_desk.knowledge.documents import SUPPORTED
 
 
 class DocumentDirectoryTree(DirectoryTree):
-    """Folders and supported documents only; hidden entries left out."""
+    """Folders and supported documents only (`any_file`: every file); hidden entries left out."""
+
+    any_file = False
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in SUPPORTED)]
+        return [
+            p
+            for p in paths
+            if not p.name.startswith(".") and (p.is_dir() or self.any_file or p.suffix.lower() in SUPPORTED)
+        ]
 
 
 class FilePicker(ModalScreen[Optional[str]]):
@@ -28,19 +34,24 @@ class FilePicker(ModalScreen[Optional[str]]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("backspace", "up", "Parent folder")]
 
-    def __init__(self, start: str | Path | None = None) -> None:
+    def __init__(self, start: str | Path | None = None, title: str = "Add documents", documents: bool = True) -> None:
         super().__init__()
         self.start = Path(start or Path.cwd())
         self.highlighted: Optional[Path] = None
+        self.heading = title
+        self.documents = documents  # False: pick one file of any kind (no folders)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label("Add documents", classes="dialog-title")
+            yield Label(self.heading, classes="dialog-title")
             yield Label(str(self.start), id="picker-where", classes="dim")
-            yield DocumentDirectoryTree(self.start, id="picker-tree")
+            tree = DocumentDirectoryTree(self.start, id="picker-tree")
+            tree.any_file = not self.documents
+            yield tree
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Add file", variant="primary", id="picker-file")
-                yield Button("Add folder", id="picker-folder")
+                yield Button("Add file" if self.documents else "Import", variant="primary", id="picker-file")
+                if self.documents:
+                    yield Button("Add folder", id="picker-folder")
                 yield Button("Parent", id="picker-up")
                 yield Button("Cancel", id="picker-cancel")
 
@@ -59,7 +70,9 @@ class FilePicker(ModalScreen[Optional[str]]):
     @on(Button.Pressed, "#picker-file")
     def _add_file(self) -> None:
         if self.highlighted is None or self.highlighted.is_dir():
-            self.notify("Highlight a file, or use 'Add folder'.", severity="warning")
+            self.notify(
+                "Highlight a file, or use 'Add folder'." if self.documents else "Highlight a file.", severity="warning"
+            )
             return
         self.dismiss(str(self.highlighted))
 

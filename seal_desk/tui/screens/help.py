@@ -20,7 +20,9 @@ INTRO = (
     "6 RL: the outer loop (ReST-EM) teaches the model to write better self-edits. "
     "7 ARC: the few-shot mode, load ARC tasks, see their grids, solve one with test-time training. "
     "8 Forgetting: open a `seal-desk bench continual --json` report, the recall matrix per strategy.\n"
-    "Every model action runs in the background; the top line shows the model and the running job."
+    "Every model action runs in the background; the top line shows the model and the running job.\n"
+    "New here? s in the Library loads a short sample document with its questions, and a guide line above "
+    "the keys says what to press next, up to the recall comparison."
 )
 
 KEYS = [
@@ -33,12 +35,20 @@ KEYS = [
     ("? or f1", "", "this help"),
     ("ctrl+q", "", "quit"),
     ("", "Library", ""),
-    ("a / o", "", "add a path (tab completes) / browse for files and folders"),
+    ("a / o", "", "add a path (in the path box: tab completes, enter adds) / browse for files and folders"),
+    ("s", "", "load the bundled sample (invented facts, with questions) and start the guided first run"),
     ("n / e / d", "", "new / edit / delete question (d on a document removes it)"),
-    ("w", "", "let the model write questions about the passage"),
+    ("i", "", "import a questions file into the document (JSON/JSONL, question<TAB>answer lines, Q:/A: blocks)"),
+    (
+        "w",
+        "",
+        "let the model write questions about the passage: kept when the answer is in the passage, "
+        "topped up with cloze (fill-in-the-blank) questions",
+    ),
     ("l", "", "learn the highlighted document (opens Self-edits)"),
     ("", "Self-edits", ""),
     ("tick / edit", "", "tick the samples to train on; edit their text freely once written"),
+    ("struck out", "", "lines the grounding filter drops before training; the info line counts sequences and tokens"),
     ("", "Recall", ""),
     ("↑ ↓ / enter", "", "full answers of a question / show an older run from the history"),
     ("", "Adapters", ""),

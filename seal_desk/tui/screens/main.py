@@ -10,6 +10,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from seal_desk.tui.components.adapters import AdaptersPane
 from seal_desk.tui.components.arc import ArcPane
 from seal_desk.tui.components.forgetting import ForgettingPane
+from seal_desk.tui.components.guide_bar import GuideBar
 from seal_desk.tui.components.library import LibraryPane
 from seal_desk.tui.components.recall import RecallPane
 from seal_desk.tui.components.rl import RlPane
@@ -77,6 +78,7 @@ class MainScreen(Screen):
                 yield ForgettingPane(id="forgetting-pane")
             with TabPane("Settings", id="settings"):
                 yield SettingsPane(id="settings-pane")
+        yield GuideBar(id="guide-bar")
         yield Footer()
 
     def show_tab(self, tab: str) -> None:

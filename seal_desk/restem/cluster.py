@@ -1,0 +1,522 @@
+"""Scoring on a Ray cluster (`--ray`): workers that each hold one resident model, fed items by the driver.
+
+The driver (the process running `rl`, `arc rl` or `bench knowledge`) keeps the workspace (SQLite
+stays single-writer there), the passage order, the top-1 selection and the generator SFT. It hands
+each passage to a worker as an item of a *job* (`WorkerJob`): a small picklable value with a `key`,
+`setup(worker)` and `run(state, item)`. A worker builds a job's state once per key on its resident
+model (say, a round's scorer on that round's generator), then runs `run` on each item it is given:
+the same pure function the local path calls. Results come back in completion order; the caller
+records them. A worker that dies (its process killed, its machine gone) has its item re-queued on a
+fresh worker, which loads its own model.
+
+Ray is optional (`pip install 'seal-desk[cluster]'`); nothing here imports it before a cluster opens.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import tempfile
+import time
+from collections import Counter, deque
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Optional, Protocol
+
+from seal_desk.errors import ClusterError, InputError, SealDeskError
+from seal_desk.events import CancelToken, EventSink, Message, WorkerProgress, ignore
+
+INSTALL = "--ray needs Ray, which is not installed: pip install 'seal-desk[cluster]' (or pip install 'ray>=2.40')"
+MAX_DEATHS = 3  # an item whose worker died this many times ends the run (it may be what kills them)
+WAIT_NOTE_S = 120.0  # say so when no worker could be placed for this long
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where and how to score (`--ray`, `--ray-workers`, `--ray-gpus-per-worker`, `--ray-cpus-per-worker`)."""
+
+    address: str = "auto"  # "auto": the running cluster (`ray start --head`); "local": a new one in this
+    # process; else the head's host:port or a ray:// address
+    workers: Optional[int] = None  # default: one per GPU (`gpus_per_worker` each), or one per node without GPUs
+    gpus_per_worker: Optional[float] = None  # default 1 when the cluster has GPUs, else 0 (CPU workers)
+    cpus_per_worker: Optional[float] = None  # default 1 beside a GPU; CPU workers share the cluster's CPUs
+    # How workers place the model when the caller has no model copier of its own (`bench knowledge`):
+    # the command's --device, --quant and --trust-remote-code. "auto" resolves on each worker.
+    device: str = "auto"
+    quant: str = ""
+    trust_remote_code: bool = False
+
+    def check(self) -> ClusterOptions:
+        if self.workers is not None and self.workers < 1:
+            raise InputError("--ray-workers must be at least 1")
+        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
+            raise InputError("--ray-gpus-per-worker must be 0 (CPU workers) or more")
+        if self.cpus_per_worker is not None and self.cpus_per_worker <= 0:
+            raise InputError("--ray-cpus-per-worker must be more than 0")
+        return self
+
+
+def require_ray():
+    """The `ray` module, or a one-line InputError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError(INSTALL) from None
+    return ray
+
+
+# The cluster a command asked for: the CLI sets it around a subcommand (`requesting`), and the
+# entry points that can score on a cluster (`restem.start.run_outer_loop`, `bench.knowledge`) read
+# it when no cluster is passed to them explicitly.
+_requested: ContextVar[Optional[ClusterOptions]] = ContextVar("seal_desk_cluster", default=None)
+
+
+def requested() -> Optional[ClusterOptions]:
+    return _requested.get()
+
+
+@contextmanager
+def requesting(options: Optional[ClusterOptions]) -> Iterator[None]:
+    token = _requested.set(options)
+    try:
+        yield
+    finally:
+        _requested.reset(token)
+
+
+class WorkerJob(Protocol):
+    """What a worker runs: `setup` once per `key` on the worker's resident model, then `run` per item."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+    def setup(self, worker: Worker) -> Any: ...
+
+    def run(self, state: Any, item: Any) -> Any: ...
+
+
+# the worker side ---------------------------------------------------------------------------------
+class Worker:
+    """One scoring worker (a Ray actor): one resident model, reused by every job and item it is given.
+
+    `copier` is a `restem.start.ModelCopier` without its `base`: None → the starting model, a path →
+    a checkpoint. Paths the worker cannot see (another machine, no shared disk) are fetched from the
+    driver's `files` server once and kept in a temporary folder for the life of the worker.
+    """
+
+    def __init__(self, copier, threads: int, env: dict, files=None) -> None:
+        os.environ.update(env)
+        self.copier, self.threads, self.files = copier, threads, files
+        self._engine = None
+        self._key: Any = None
+        self._state: Any = None
+        self._fetched: dict[str, str] = {}
+
+    def start(self) -> dict:
+        """Load the resident model; returns where this worker runs."""
+        import socket
+
+        import torch
+
+        from seal_desk.engine import Engine
+
+        torch.set_num_threads(self.threads)
+        import peft  # noqa: F401 - what the first passage would otherwise import (LoRA, bitsandbytes: seconds)
+
+        import seal_desk.restem.loop  # noqa: F401
+
+        loaded = self.load_copy(None)
+        self._engine = Engine(loaded, None)
+        return {"host": socket.gethostname(), "pid": os.getpid(), "device": loaded.placement.label}
+
+    def engine(self, config):
+        """The resident engine with `config` in force (a job's run config)."""
+        self._engine.config = config
+        self._engine.generator = None
+        return self._engine
+
+    def load_copy(self, path: Optional[str] = None):
+        """The loop's `load_copy` on this worker: the starting model (None) or a checkpoint."""
+        copier = self.copier
+        if path is not None:
+            return copier(self._local(path))
+        if Path(copier.model).is_absolute():  # a local folder or .gguf on the driver
+            copier = replace(copier, model=self._local(copier.model))
+        if copier.learner not in (None, "none"):
+            copier = replace(copier, learner=self._local(copier.learner))
+        return copier(None)
+
+    def _local(self, path: str) -> str:
+        if self.files is None or Path(path).exists():
+            return path
+        if path not in self._fetched:
+            import ray
+
+            files = ray.get(self.files.read.remote(path))
+            if not files:
+                raise ClusterError(f"{path}: not on the driver either")
+            digest = hashlib.sha1(path.encode()).hexdigest()[:12]
+            root = Path(tempfile.mkdtemp(prefix=f"seal-desk-{digest}-")) / Path(path).name
+            for rel, data in files.items():
+                target = root / rel if rel else root
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            self._fetched[path] = str(root)
+        return self._fetched[path]
+
+    def run(self, job: WorkerJob, item: Any) -> tuple[Any, float]:
+        """(job.run's result, seconds it took here); the job's state is built when its key changes."""
+        if job.key != self._key:
+            self._key, self._state = None, None
+            _free_memory()
+            self._state = job.setup(self)
+            self._key = job.key
+        started = time.perf_counter()
+        result = job.run(self._state, item)
+        return result, time.perf_counter() - started
+
+
+class FileServer:
+    """Runs on the driver's machine: hands workers elsewhere the checkpoints and learners they cannot see."""
+
+    def read(self, path: str) -> dict[str, bytes]:
+        root = Path(path)
+        if root.is_file():
+            return {"": root.read_bytes()}
+        if not root.is_dir():
+            return {}
+        return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+# the driver side ---------------------------------------------------------------------------------
+@dataclass
+class _Slot:
+    name: str
+    handle: Any
+    starting: Any  # the ref of its start() call until it has answered
+    info: Optional[dict] = None
+    done: int = 0
+    seconds: float = 0.0
+    busy: bool = False
+
+    def progress(self, state: str) -> WorkerProgress:
+        info = self.info or {}
+        return WorkerProgress(
+            self.name,
+            self.done,
+            self.seconds / self.done if self.done else 0.0,
+            info.get("host", ""),
+            info.get("device", ""),
+            state,
+        )
+
+
+class Cluster:
+    """Scoring workers on Ray. `map(job, items)` yields (key, result) as workers finish them.
+
+    Workers start on the first `map` (at most one per item) and stay for the life of the cluster, so
+    their models are loaded once per run and reused across passages and rounds. `close` ends them
+    (and the Ray runtime when this cluster started it)."""
+
+    def __init__(self, options: ClusterOptions, copier, on_event: EventSink = ignore) -> None:
+        options.check()
+        ray = require_ray()
+        self.ray, self.options, self.on_event = ray, options, on_event
+        portable = getattr(copier, "portable", None)
+        if portable is None:
+            raise InputError("--ray: this model cannot be loaded on the workers (no model spec)")
+        self.copier = _absolute(portable())
+        self._started_ray, self._files = False, None
+        self._slots: list[_Slot] = []
+        if not ray.is_initialized():
+            self._connect()
+        try:
+            self._size_up(options, on_event)
+        except BaseException:
+            self.close()
+            raise
+
+    def _size_up(self, options: ClusterOptions, on_event: EventSink) -> None:
+        """How many workers of what size, from the options and the cluster's resources."""
+        ray = self.ray
+        resources = ray.cluster_resources()
+        cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        gpw = options.gpus_per_worker if options.gpus_per_worker is not None else (1.0 if gpus >= 1 else 0.0)
+        if gpw > 0 and gpus < gpw:
+            raise ClusterError(f"--ray: {gpw:g} GPU per worker, but the cluster has {gpus:g} GPU(s)")
+        if gpw > 0:
+            size = options.workers or max(1, int(gpus // gpw))
+            cpw = options.cpus_per_worker or 1.0
+        else:
+            size = options.workers or max(1, len(nodes))
+            cpw = options.cpus_per_worker or max(1.0, float(int(cpus // size)))
+        if size * cpw > cpus + 1e-9 or size * gpw > gpus + 1e-9:
+            raise ClusterError(
+                f"--ray: {size} worker(s) × ({cpw:g} CPU, {gpw:g} GPU) do not fit the cluster's "
+                f"{cpus:g} CPU and {gpus:g} GPU; ask for fewer (--ray-workers) or smaller workers"
+            )
+        self.size, self.cpus_per_worker, self.gpus_per_worker = size, cpw, gpw
+        self.nodes = len(nodes)
+        self._files = self._file_server() if len(nodes) > 1 else None
+        self._named = 0
+        on_event(
+            Message(
+                f"Ray cluster ({'started here' if self._started_ray else options.address}): {len(nodes)} node(s), "
+                f"{cpus:g} CPU, {gpus:g} GPU; up to {size} worker(s) of {cpw:g} CPU"
+                + (f" and {gpw:g} GPU" if gpw else "")
+            )
+        )
+
+    # setup -------------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        import logging
+
+        ray, address = self.ray, self.options.address
+        quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+        try:
+            if address == "local":
+                ray.init(include_dashboard=False, **quiet)
+            else:
+                ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise ClusterError(
+                f"--ray {address}: no Ray cluster to join ({first}); start one with `ray start --head`, "
+                "or use --ray local"
+            ) from None
+        self._started_ray = True
+
+    def _file_server(self):
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = self.ray.get_runtime_context().get_node_id()
+        actor = self.ray.remote(num_cpus=0)(FileServer)
+        return actor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+
+    def _spawn(self) -> _Slot:
+        self._named += 1
+        env = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+        for name in ("HF_HUB_OFFLINE", "HF_HOME", "SEAL_DESK_HOME"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        actor = self.ray.remote(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker, max_restarts=0)(Worker)
+        handle = actor.remote(self.copier, max(1, int(self.cpus_per_worker)), env, self._files)
+        slot = _Slot(f"w{self._named}", handle, handle.start.remote())
+        self._slots.append(slot)
+        self.on_event(slot.progress("starting"))
+        return slot
+
+    def start(self, n: Optional[int] = None, wait: bool = False) -> None:
+        """Start workers now (up to `n`, default all) so their models load while the caller does other work;
+        `wait`: until they have."""
+        while len(self._slots) < min(self.size, n or self.size):
+            self._spawn()
+        if wait:
+            from ray.exceptions import RayError
+
+            for slot in [s for s in self._slots if s.info is None]:
+                try:
+                    slot.info = self.ray.get(slot.starting)
+                except RayError as exc:
+                    raise ClusterError(f"worker {slot.name} did not start: {_first_line(exc)}") from None
+                self.on_event(slot.progress("idle"))
+
+    @property
+    def workers(self) -> list[dict]:
+        """The live workers: name, host, pid, device, passages done, whether one is in flight."""
+        return [{"name": s.name, **(s.info or {}), "done": s.done, "busy": s.busy} for s in self._slots]
+
+    # scoring -----------------------------------------------------------------------------------
+    def map(
+        self,
+        job: WorkerJob,
+        items: Sequence[tuple[Hashable, Any]],
+        on_event: EventSink = ignore,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[tuple[Hashable, Any]]:
+        """Run `job` on every (key, item); yields (key, result) in completion order."""
+        from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
+
+        ray, queue = self.ray, deque(items)
+        if not queue:
+            return
+        job_ref = ray.put(job)
+        while len(self._slots) < min(self.size, len(queue)):
+            self._spawn()
+        pending: dict[Any, tuple] = {}  # ref -> (slot, None) for a start, (slot, (key, item)) for an item
+        deaths: Counter = Counter()
+        start_failures = 0
+
+        def feed(slot: _Slot) -> None:
+            slot.busy = bool(queue)
+            if queue:
+                key, item = queue.popleft()
+                pending[slot.handle.run.remote(job_ref, item)] = (slot, (key, item))
+
+        for slot in self._slots:
+            if slot.info is None:
+                pending[slot.starting] = (slot, None)
+            else:
+                feed(slot)
+        remaining, waited_since, noted = len(items), time.monotonic(), False
+        while remaining:
+            if cancel is not None:
+                cancel.check()
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            if not ready:
+                if not noted and time.monotonic() - waited_since > WAIT_NOTE_S and self._unplaceable(pending):
+                    noted = True
+                    self.on_event(
+                        Message(
+                            f"waiting for Ray to place a worker ({self.cpus_per_worker:g} CPU, "
+                            f"{self.gpus_per_worker:g} GPU each); cluster: {ray.available_resources()}",
+                            "warning",
+                        )
+                    )
+                continue
+            waited_since = time.monotonic()
+            slot, work = pending.pop(ready[0])
+            try:
+                value = ray.get(ready[0])
+            except (RayActorError, WorkerCrashedError) as exc:
+                self._slots.remove(slot)
+                _kill(ray, slot.handle)
+                on_event(slot.progress("died"))
+                what = "while starting" if work is None else "its passage is re-queued"
+                on_event(Message(f"worker {slot.name} died ({_first_line(exc)}); {what}", "warning"))
+                if work is None:
+                    start_failures += 1
+                    if start_failures >= MAX_DEATHS:
+                        raise ClusterError(f"Ray workers keep dying while they start: {_first_line(exc)}") from None
+                else:
+                    deaths[work[0]] += 1
+                    if deaths[work[0]] >= MAX_DEATHS:
+                        raise ClusterError(
+                            f"a passage's worker died {MAX_DEATHS} times (out of memory?): {_first_line(exc)}"
+                        ) from None
+                    queue.appendleft(work)
+                for idle in [s for s in self._slots if s.info is not None and not s.busy]:
+                    feed(idle)
+                if queue and len(self._slots) < self.size:
+                    new = self._spawn()
+                    pending[new.starting] = (new, None)
+                elif not pending and queue:
+                    raise ClusterError("no Ray worker left to score on") from None
+                continue
+            except RayTaskError as exc:
+                raise _cause(exc) from None
+            if work is None:
+                slot.info = value
+                on_event(slot.progress("idle"))
+                feed(slot)
+                continue
+            result, seconds = value
+            slot.done += 1
+            slot.seconds += seconds
+            remaining -= 1
+            feed(slot)
+            on_event(slot.progress("busy" if slot.busy else "idle"))
+            yield work[0], result
+
+    def _unplaceable(self, pending: dict) -> bool:
+        """Only worker starts are pending and the cluster has no room for one (a start still loading its
+        model holds its resources already)."""
+        if any(work is not None for _, work in pending.values()):
+            return False
+        free = self.ray.available_resources()
+        return free.get("CPU", 0.0) < self.cpus_per_worker or free.get("GPU", 0.0) < self.gpus_per_worker
+
+    def close(self) -> None:
+        for slot in self._slots:
+            _kill(self.ray, slot.handle)
+        self._slots = []
+        if self._files is not None:
+            _kill(self.ray, self._files)
+            self._files = None
+        if self._started_ray:
+            self.ray.shutdown()
+            self._started_ray = False
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextmanager
+def opened(
+    options: Optional[ClusterOptions | Cluster], copier, on_event: EventSink = ignore
+) -> Iterator[Optional[Cluster]]:
+    """A Cluster for `options`, closed on the way out; None: no cluster (score here); an open Cluster:
+    that one, left open (its workers stay warm for the caller's next run; it must hold `copier`'s model)."""
+    if isinstance(options, Cluster) and copier is not None and hasattr(copier, "portable"):
+        if _absolute(copier.portable()).model != options.copier.model:
+            raise InputError(f"the open cluster's workers hold {options.copier.model}, not {copier.model}")
+    if options is None or isinstance(options, Cluster):
+        yield options
+        return
+    with Cluster(options, copier, on_event) as cluster:
+        yield cluster
+
+
+def _absolute(copier):
+    """The copier with local paths made absolute (the workers' working folders differ)."""
+    fields = {}
+    for name in ("model", "learner"):
+        value = getattr(copier, name, None)
+        if value and value != "none" and Path(value).expanduser().exists():
+            fields[name] = str(Path(value).expanduser().resolve())
+    return replace(copier, **fields) if fields else copier
+
+
+def _kill(ray, handle) -> None:
+    try:
+        ray.kill(handle, no_restart=True)
+    except Exception:  # already gone
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _cause(exc) -> BaseException:
+    """A worker's own error: a SealDeskError as itself (one line), anything else with its traceback."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, SealDeskError):
+        return cause
+    try:
+        return exc.as_instanceof_cause()
+    except Exception:  # pragma: no cover
+        return exc
+
+
+__all__ = [
+    "INSTALL",
+    "Cluster",
+    "ClusterOptions",
+    "FileServer",
+    "Worker",
+    "WorkerJob",
+    "opened",
+    "require_ray",
+    "requested",
+    "requesting",
+]
