@@ -41,6 +41,8 @@ class InnerLoopConfig:
     # of GPU memory (seal_desk/model/vram_plan.py); recomputes activations in the backward pass, ~30% slower
     optimizer: str = "adamw"  # "adamw" (fp32 moments), or "paged-adamw-8bit" (bitsandbytes: 8-bit moments, paged
     # to CPU RAM under memory pressure; one adapter at a time, k candidates side by side keep fp32 moments)
+    stop_loss: float = 0.0  # convergence stop: end a candidate's training after an epoch whose mean loss is under
+    # this (per token; 0 = the paper's fixed epoch count). Epochs still set the learning-rate schedule.
     seed: int = 42
 
 
@@ -123,6 +125,7 @@ INNER_FROM = ("generator", "base")  # OuterLoopConfig.inner_from
 REWARDS = ("recall", "answer-logprob")  # OuterLoopConfig.reward
 CHECKPOINTING = ("auto", "on", "off")  # InnerLoopConfig.gradient_checkpointing
 OPTIMIZERS = ("adamw", "paged-adamw-8bit")  # InnerLoopConfig.optimizer
+MIN_SEQ_LEN = 32  # the shortest training sequence limit (InnerLoopConfig / FewShotConfig.max_seq_len) allowed
 STRATEGIES = ("merge", "adapters", "replay")  # continual learning, see continual/strategies.py
 RETRIEVAL_MODES = ("auto", "bm25", "hybrid")  # see knowledge/retrieval.py
 

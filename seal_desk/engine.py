@@ -410,7 +410,11 @@ class Engine:
         if self.workspace is None:
             raise InputError("no workspace to save the adapter in")
         path = self.workspace.new_adapter_path(name)
-        sha = self.host.save(path)
+        try:
+            sha = self.host.save(path)
+        except BaseException:
+            self.workspace.release_adapter_path(path)
+            raise
         config = {
             "model": self.loaded.name,
             "inner": asdict(self.run_config.inner),
@@ -526,11 +530,11 @@ class Engine:
             return result
         except (Cancelled, KeyboardInterrupt):
             if ws is not None:
-                ws.finish_run(run_id, "cancelled", {})
+                ws.end_run(run_id, "cancelled", {})
             raise
         except BaseException as exc:
             if ws is not None:
-                ws.finish_run(run_id, "failed", {"error": str(exc)[:500]})
+                ws.end_run(run_id, "failed", {"error": str(exc)[:500]})
             raise
 
 

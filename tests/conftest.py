@@ -64,3 +64,14 @@ def passage():
             Question("In what year was Zorblat Industries founded?", "1987"),
         ],
     )
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (as CI's processes run), the caller's count restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -238,6 +238,7 @@ class SpeedBenchOptions:
     compare_generate: bool = False  # also time transformers' generate
     compare_serial: bool = False  # k candidates trained and evaluated one by one, then batched
     repeat: int = 1  # rounds over every generation shape (the median is reported)
+    reference: tuple = ()  # passages for --compare-reference (SEAL's reference recipe side by side); () = off
 
 
 @dataclass
@@ -253,6 +254,7 @@ class SpeedResult:
     inner_loop: dict
     measures: dict = field(default_factory=dict)
     generation_runs: dict[str, list[float]] = field(default_factory=dict)
+    reference: dict | None = None  # --compare-reference: see reference_recipe.compare_reference
 
     def to_json(self) -> dict:
         return {
@@ -265,13 +267,19 @@ class SpeedResult:
             "inner_loop": self.inner_loop,
             **self.measures,
             "generation_runs": self.generation_runs,
+            **({"compare_reference": self.reference} if self.reference else {}),
         }
 
 
 def run_speed_bench(
-    engine: Engine, options: SpeedBenchOptions = SpeedBenchOptions(), on_event: EventSink = ignore
+    engine: Engine,
+    options: SpeedBenchOptions = SpeedBenchOptions(),
+    on_event: EventSink = ignore,
+    reference_base=None,
 ) -> SpeedResult:
-    """Time generation, training and recall on `engine` (see the module docstring)."""
+    """Time generation, training and recall on `engine` (see the module docstring). `reference_base`: loads a
+    plain copy of the engine's model for --compare-reference's Trainer arms (called after the memory figures
+    are read, so they do not count it)."""
     device = engine.loaded.device
     k = options.candidates
     new_tokens = options.tokens
@@ -337,6 +345,18 @@ def run_speed_bench(
     if device == "cuda":  # since the training measures began: training k candidates, recall, compare-serial
         rows["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
         rows["cuda_max_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
+    reference = None
+    if options.reference:
+        from seal_desk.bench.reference_recipe import compare_reference
+
+        on_event(
+            Message(f"SEAL's reference recipe beside seal-desk's inner loop on {len(options.reference)} passage(s)…")
+        )
+        base = reference_base()
+        try:
+            reference = compare_reference(engine, base, options.reference, on_event=on_event)
+        finally:
+            del base
     inner = engine.config.inner
     return SpeedResult(
         engine.loaded.name,
@@ -348,4 +368,5 @@ def run_speed_bench(
         {"epochs": inner.epochs, "batch_size": inner.batch_size, "r": inner.lora.r, "precision": inner.precision},
         rows,
         runs,
+        reference,
     )

@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 
-from seal_desk.config import INNER_FROM, FewShotConfig
+from seal_desk.config import INNER_FROM, MIN_SEQ_LEN, FewShotConfig
 from seal_desk.errors import InputError
 
 
@@ -29,6 +29,14 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         "--max-examples", type=int, default=None, help=f"training episodes per task (default {d.max_examples})"
     )
     g.add_argument("--max-epochs", type=int, default=None, help=f"cap on the config's epochs (default {d.max_epochs})")
+    g.add_argument(
+        "--max-seq-len",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"longest training episode in tokens, longer ones left out (default {d.max_seq_len}, capped by the "
+        f"model's context; at least {MIN_SEQ_LEN})",
+    )
     g.add_argument(
         "--leave-out", default=None, metavar="N,M", help="episodes holding out N (and M) demonstrations (default 1,2)"
     )
@@ -132,6 +140,7 @@ def settings_from(args) -> FewShotConfig:
     over = {
         "max_examples": getattr(args, "max_examples", None),
         "max_epochs": getattr(args, "max_epochs", None),
+        "max_seq_len": getattr(args, "max_seq_len", None),
         "seed": getattr(args, "seed", None),
         "config_temperature": getattr(args, "temperature", None),
         "config_max_new_tokens": getattr(args, "max_new_tokens", None),
@@ -365,7 +374,7 @@ def cmd_rl(args, err) -> int:
     from seal_desk.cli.reports import write_reports
     from seal_desk.cli.setup import make_engine, model_copier, open_workspace
     from seal_desk.config import OuterLoopConfig
-    from seal_desk.restem.start import run_outer_loop
+    from seal_desk.restem.start import check_run_folder, run_outer_loop
 
     settings = settings_from(args)
     tasks = _tasks(args.challenges, args.solutions)
@@ -390,6 +399,9 @@ def cmd_rl(args, err) -> int:
     for name, flag in (("rounds", "rounds"), ("passages", "tasks"), ("k", "k"), ("sft_epochs", "sft-epochs")):
         if getattr(cfg, name) < 1:
             raise InputError(f"--{flag} must be at least 1")
+    if cfg.sft_lr <= 0:
+        raise InputError("--sft-lr must be above 0")
+    check_run_folder(args.out)
     ws = open_workspace(args)
     engine = make_engine(args, err, ws)
     out_dir = str(Path(args.out).expanduser().resolve())

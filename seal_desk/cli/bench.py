@@ -10,12 +10,14 @@ from seal_desk.cli.bench_tables import (
     knowledge_markdown,
     knowledge_table,
     matrix_table,
+    reference_table,
     speed_table,
     summary_table,
 )
 from seal_desk.cli.progress import RichReporter
 from seal_desk.cli.reports import write_reports
-from seal_desk.cli.setup import make_engine
+from seal_desk.cli.setup import make_engine, model_copier
+from seal_desk.errors import InputError
 from seal_desk.events import ContinualRecall, Message
 
 
@@ -141,8 +143,20 @@ def bench_continual(args, err: Console) -> int:
 def bench_speed(args, err: Console) -> int:
     import torch
 
-    from seal_desk.bench.speed import SpeedBenchOptions, run_speed_bench
+    from seal_desk.bench.speed import SAMPLE, SpeedBenchOptions, run_speed_bench
 
+    reference = ()
+    if args.compare_reference:  # read before the model loads
+        if args.reference_n < 1:
+            raise InputError("--reference-n must be at least 1")
+        if args.compare_reference == "sample":
+            reference = (SAMPLE,)
+        else:
+            from seal_desk.knowledge.data import load_data
+
+            reference = tuple(p for p in load_data(args.compare_reference) if p.questions)[: args.reference_n]
+            if not reference:
+                raise InputError(f"{args.compare_reference}: no passage with questions")
     engine = make_engine(args, err, None)
     options = SpeedBenchOptions(
         tokens=args.tokens,
@@ -150,7 +164,9 @@ def bench_speed(args, err: Console) -> int:
         compare_generate=args.compare_generate,
         compare_serial=args.compare_serial,
         repeat=args.repeat,
+        reference=reference,
     )
+    base = (lambda: model_copier(args, engine.loaded.name)().model) if reference else None
     err.print(
         f"[bold]bench speed[/]: {engine.loaded.name} on {engine.loaded.placement.label}, "
         f"{torch.get_num_threads()} CPU thread(s), {options.tokens} new tokens, k={options.candidates}, "
@@ -161,8 +177,10 @@ def bench_speed(args, err: Console) -> int:
         if isinstance(event, Message):
             err.print(event.text)
 
-    result = run_speed_bench(engine, options, say)
+    result = run_speed_bench(engine, options, say, reference_base=base)
     Console().print(speed_table(result))
+    if result.reference:
+        Console().print(reference_table(result.reference))
     if args.json_out:
         write_reports(args, result.to_json(), None, err)
     return 0

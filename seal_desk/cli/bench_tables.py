@@ -158,3 +158,20 @@ def speed_table(result) -> Table:
     for key, value in result.measures.items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     return table
+
+
+def reference_table(reference: dict) -> Table:
+    """--compare-reference: one row per arm (SEAL's reference recipe, its no-padding variant, seal-desk)."""
+    table = Table(title=f"inner loop beside SEAL's reference recipe — {len(reference['passages'])} passage(s)")
+    for name in ("arm", "s / candidate", "tokens trained", "of which text", "recall", "× seal-desk time"):
+        table.add_column(name, justify="left" if name == "arm" else "right")
+    for row in reference["arms"]:
+        table.add_row(
+            row["arm"],
+            f"{row['s_per_candidate']:.1f}",
+            f"{row['tokens_per_candidate']:,}",
+            f"{row['content_tokens_per_candidate']:,}",
+            f"{row['recall']:.1%} ({row['correct']}/{row['questions']})",
+            f"{row['times_seal_desk']:.1f}",
+        )
+    return table

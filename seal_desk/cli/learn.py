@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from seal_desk.cli.progress import RichReporter, accuracy_line, recall_table
@@ -110,12 +111,13 @@ def _vram_tables(args) -> int:
     return 0
 
 
-def _read_inputs(paths, questions_file=None):
-    """Every document and the questions file read and checked before the model loads: a typo fails at once."""
-    from seal_desk.knowledge.documents import read_sources
+def _read_inputs(paths, questions_file=None, columns=""):
+    """Every document, table or data set and the questions file read and checked before the model loads: a
+    typo fails at once."""
+    from seal_desk.knowledge.inputs import read_inputs
     from seal_desk.knowledge.questions import load_questions
 
-    sources = read_sources(paths)
+    sources = read_inputs(paths, columns)
     extra = load_questions(questions_file) if questions_file else None
     if extra is not None and len(sources) != 1:
         raise InputError("--questions needs exactly one document")
@@ -136,8 +138,22 @@ def _documents(inputs, engine):
     return docs
 
 
+def _write_questions(doc, engine, n: int, err: Console) -> None:
+    """`--generate-questions N`: the model's questions for each passage (checked, topped up with cloze ones),
+    and one line of what was kept and dropped."""
+    from seal_desk.knowledge.question_writer import WrittenQuestions
+
+    results = []
+    for passage in doc.passages:
+        written = engine.write_questions(passage, n, passage.questions)
+        passage.questions += written.questions
+        results.append(written)
+    total = WrittenQuestions.total(results)
+    err.print(f"{escape(doc.title)}: {total.tally()}", style=None if total.questions else "yellow", highlight=False)
+
+
 def cmd_learn(args, err: Console) -> int:
-    inputs = _read_inputs(args.paths, args.questions)
+    inputs = _read_inputs(args.paths, args.questions, args.data_columns)
     ws = open_workspace(args)
     engine = make_engine(args, err, ws)
     docs = _documents(inputs, engine)
@@ -145,8 +161,7 @@ def cmd_learn(args, err: Console) -> int:
     results = []
     for doc in docs:
         if args.generate_questions and doc.n_questions == 0:
-            for passage in doc.passages:
-                passage.questions += engine.generate_questions(passage, args.generate_questions)
+            _write_questions(doc, engine, args.generate_questions, err)
         if doc.n_questions == 0:
             err.print(
                 f"[yellow]{doc.path}: no questions — learning without a recall check "
@@ -188,7 +203,7 @@ def cmd_learn(args, err: Console) -> int:
 
 
 def cmd_eval(args, err: Console) -> int:
-    inputs = _read_inputs([args.path], args.questions)  # before the engine (and torch) is imported
+    inputs = _read_inputs([args.path], args.questions, args.data_columns)  # before the engine (and torch) is imported
     from seal_desk.engine import asked_for
 
     ws = open_workspace(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import Optional
@@ -11,6 +12,7 @@ from typing import Optional
 from seal_desk.config import (
     CHECKPOINTING,
     INNER_FROM,
+    MIN_SEQ_LEN,
     OPTIMIZERS,
     PRECISIONS,
     RETRIEVAL_MODES,
@@ -18,6 +20,7 @@ from seal_desk.config import (
     SELECT,
     STRATEGIES,
     ContinualConfig,
+    InnerLoopConfig,
 )
 from seal_desk.errors import Cancelled, ModelError, SealDeskError
 
@@ -86,10 +89,25 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--k", type=int, default=None, help="self-edit samples per passage (their lines are pooled)")
     g.add_argument("--epochs", type=int, default=None)
+    g.add_argument(
+        "--stop-loss",
+        type=float,
+        default=None,
+        metavar="L",
+        help="convergence stop: end training after an epoch whose mean loss is under L (0: every epoch)",
+    )
     g.add_argument("--lr", type=float, default=None)
     g.add_argument("--rank", type=int, default=None, help="LoRA r")
     g.add_argument("--alpha", type=int, default=None, help="LoRA alpha")
     g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument(
+        "--max-seq-len",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"longest training sequence in tokens, longer ones cut (default {InnerLoopConfig.max_seq_len}, at "
+        f"least {MIN_SEQ_LEN}); lower it when the GPU runs out of memory",
+    )
     g.add_argument(
         "--precision", choices=PRECISIONS, default=None, help="training matmuls (default fp32; bf16 = autocast)"
     )
@@ -164,12 +182,18 @@ DATA_HELP = (
 )
 
 
-def _data_columns_arg(p: argparse.ArgumentParser) -> None:
+INPUTS_HELP = (
+    "or a table of passages with questions (.csv .tsv .parquet, flat JSON rows) or a Hugging Face data set id "
+    "(owner/name[:split]): one document per passage"
+)
+
+
+def _data_columns_arg(p: argparse.ArgumentParser, what: str = "--data") -> None:
     p.add_argument(
         "--data-columns",
         default="",
         metavar="MAP",
-        help="which --data columns hold what, for tables and data sets: context=COL,question=COL,answer=COL,"
+        help=f"which columns of {what} hold what: context=COL,question=COL,answer=COL,"
         "title=COL (defaults: context, question, answers or answer, title)",
     )
 
@@ -216,8 +240,35 @@ def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.Argument
     raise KeyError(name)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr, as every seal-desk error is (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"seal-desk: error: {message} (see {self.prog} --help)\n")
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `low`."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError is argparse's "invalid int value"
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low} (got {value})")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _environment(exc: BaseException) -> str:
+    """An OS or SQLite error as one line: the file it concerns and what went wrong."""
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc.strerror or exc)
+    return f"workspace database: {exc}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seal-desk", description=__doc__)
+    parser = _Parser(prog="seal-desk", description=__doc__)
     parser.add_argument("--version", action="version", version=f"seal-desk {__import__('seal_desk').__version__}")
     _model_args(parser)
     sub = parser.add_subparsers(dest="command")
@@ -235,29 +286,34 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--breakdown", action="store_true", help="with --vram: every term of the estimate")
     models.add_argument("--checkpointing", action="store_true", help="with --vram: with gradient checkpointing")
     models.add_argument(
-        "--seq-len", type=int, default=None, help="with --vram: longest training sequence (default: max_seq_len)"
+        "--seq-len",
+        type=_at_least(1),
+        default=None,
+        help="with --vram: longest training sequence (default: max_seq_len)",
     )
 
     learn = sub.add_parser("learn", help="learn documents: self-edits, inner loop, recall before/after")
-    learn.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .json .jsonl)")
+    learn.add_argument("paths", nargs="+", help=f"files or folders (.txt .md .html .pdf .json .jsonl), {INPUTS_HELP}")
     learn.add_argument(
         "--questions", "-q", default=None, help="questions file (JSON/JSONL, or 'question<TAB>answer' lines)"
     )
     learn.add_argument(
         "--generate-questions",
-        type=int,
+        type=_at_least(0),
         default=0,
         metavar="N",
         help="let the model write N questions per passage when none are given",
     )
+    _data_columns_arg(learn, "tables and data sets")
     learn.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     learn.add_argument("--no-save", action="store_true", help="do not keep the adapter")
     learn.add_argument("--show-edits", action="store_true", help="stream the self-edits as they are written")
     _train_args(learn)
 
     ev = sub.add_parser("eval", help="closed-book recall on a document, with or without an adapter")
-    ev.add_argument("path")
+    ev.add_argument("path", help=f"a document file, {INPUTS_HELP}")
     ev.add_argument("--questions", "-q", default=None)
+    _data_columns_arg(ev, "a table or data set")
     ev.add_argument("--adapter", type=int, default=None, help="workspace adapter id (seal-desk adapters)")
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--judge", action="store_true", help="also ask the base model for a yes/no verdict per answer")
@@ -305,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kn.add_argument(
         "--top-k",
-        type=int,
+        type=_at_least(1),
         default=ContinualConfig.top_k,
         metavar="K",
         help="passages retrieved per question for the rag conditions",
@@ -346,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--markdown", default=None, metavar="OUT", help="write the tables as Markdown here")
     _train_args(ct)
     sp = bsub.add_parser("speed", help="generation, training and recall speed, memory and MFU on this device")
-    sp.add_argument("--tokens", type=int, default=64, help="new tokens per generation measurement")
+    sp.add_argument("--tokens", type=_at_least(1), default=64, help="new tokens per generation measurement")
     sp.add_argument("--compare-generate", action="store_true", help="also time transformers' generate side by side")
     sp.add_argument(
         "--compare-serial",
@@ -354,15 +410,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="train and evaluate k candidates one by one and batched, side by side",
     )
     sp.add_argument(
-        "--candidates", type=int, default=5, metavar="K", help="candidates for --compare-serial and batch k"
+        "--candidates", type=_at_least(1), default=5, metavar="K", help="candidates for --compare-serial and batch k"
     )
     sp.add_argument(
         "--repeat",
-        type=int,
+        type=_at_least(1),
         default=1,
         metavar="N",
         help="time each generation shape N times, in rounds, and report the median (noisy machines)",
     )
+    sp.add_argument(
+        "--compare-reference",
+        nargs="?",
+        const="sample",
+        default=None,
+        metavar="DATA",
+        help="also train the same self-edits with SEAL's reference recipe (HF Trainer, padded to 2048) and a "
+        "no-padding variant, beside seal-desk's loop, with recall; DATA: passages with questions (a data file "
+        "or dataset id; default: the built-in sample passage)",
+    )
+    sp.add_argument("--reference-n", type=int, default=3, metavar="N", help="passages for --compare-reference")
     sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     _train_args(sp)
     up = sub.add_parser(
@@ -469,7 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None, tui: Optional[Callable[[argparse.Namespace], int]] = None) -> int:
     """Run a subcommand headless; with none, `tui(args)` (seal_desk/launcher.py passes the TUI) or the help."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (one line, see _Parser)
+        return exc.code if isinstance(exc.code, int) else 0
     from rich.console import Console
 
     err = Console(stderr=True)
@@ -486,6 +556,11 @@ def main(argv: Optional[Sequence[str]] = None, tui: Optional[Callable[[argparse.
 
         err.print(f"[bold red]seal-desk: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
+    except (OSError, sqlite3.Error) as exc:  # the environment: a full disk, a permission, a busy database
+        from rich.markup import escape
+
+        err.print(f"[bold red]seal-desk: error:[/] {escape(_environment(exc))}", highlight=False, soft_wrap=True)
+        return SealDeskError.exit_code
     except KeyboardInterrupt:
         err.print("[yellow]seal-desk: interrupted; nothing partial was kept[/]")
         return Cancelled.exit_code
@@ -494,7 +569,7 @@ def main(argv: Optional[Sequence[str]] = None, tui: Optional[Callable[[argparse.
             raise
         err.print(
             "[bold red]seal-desk: error:[/] out of GPU memory: try a smaller model, --quant nf4, fewer --k, "
-            "or --gradient-checkpointing on",
+            "a lower --max-seq-len, or --gradient-checkpointing on",
             highlight=False,
             soft_wrap=True,
         )
@@ -516,14 +591,17 @@ COMMANDS = {
 
 
 def dispatch(args, err) -> int:
-    """Run the subcommand's handler: handler(args, err) -> exit code."""
+    """Run the subcommand's handler: handler(args, err) -> exit code. Flags checked first (before any input
+    is read or a model loads)."""
     import importlib
 
+    from seal_desk.cli.setup import check_seq_len, cluster_options
+
+    check_seq_len(getattr(args, "max_seq_len", None))
     module, name = COMMANDS[args.command]
     handler = getattr(importlib.import_module(f"seal_desk.cli.{module}"), name)
     if getattr(args, "ray", None) is None:
         return handler(args, err)
-    from seal_desk.cli.setup import cluster_options
     from seal_desk.restem.cluster import requesting
 
     with requesting(cluster_options(args)):  # read by run_outer_loop (rl, arc rl) and bench knowledge

@@ -36,6 +36,8 @@ def outer_config(args, engine):
     for name in ("rounds", "passages", "eval_times", "k", "parallel", "sft_epochs"):
         if getattr(cfg, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    if cfg.sft_lr <= 0:
+        raise InputError("--sft-lr must be above 0")
     return cfg
 
 
@@ -56,8 +58,9 @@ def _named(spec: str) -> str:
 def cmd_rl(args, err: Console) -> int:
     passages, held_out = read_data(args)  # before torch and the model: a typo fails at once
     from seal_desk import events as ev
-    from seal_desk.restem.start import run_outer_loop, training_passages
+    from seal_desk.restem.start import check_run_folder, run_outer_loop, training_passages
 
+    check_run_folder(args.out)  # before the model loads
     ws = open_workspace(args)
     engine = make_engine(args, err, ws)
     cfg = outer_config(args, engine)

@@ -7,8 +7,9 @@ from typing import Optional
 from rich.console import Console
 
 from seal_desk.cli.progress import RichReporter
-from seal_desk.config import CHECKPOINTING, OPTIMIZERS, SELECT, SealConfig
+from seal_desk.config import CHECKPOINTING, MIN_SEQ_LEN, OPTIMIZERS, SELECT, SealConfig
 from seal_desk.errors import InputError
+from seal_desk.knowledge.self_edit import check_format
 
 
 def flags(args) -> dict:
@@ -16,7 +17,17 @@ def flags(args) -> dict:
     lora = {"r": getattr(args, "rank", None) or None, "alpha": getattr(args, "alpha", None) or None}
     inner = {
         k: getattr(args, k, None)
-        for k in ("epochs", "lr", "batch_size", "seed", "precision", "gradient_checkpointing", "optimizer")
+        for k in (
+            "epochs",
+            "lr",
+            "batch_size",
+            "seed",
+            "precision",
+            "gradient_checkpointing",
+            "optimizer",
+            "stop_loss",
+            "max_seq_len",
+        )
     }
     edit = {
         k: getattr(args, k, None)
@@ -39,10 +50,29 @@ def flags(args) -> dict:
 
 
 def check(cfg: SealConfig) -> SealConfig:
-    """The merged config, or a one-line InputError naming the flag that is out of range."""
+    """The merged config (flags over saved settings), or a one-line InputError naming the flag that is out of
+    range or not a number."""
     edit, inner = cfg.self_edit, cfg.inner
+    numbers = {
+        "epochs": inner.epochs,
+        "batch_size": inner.batch_size,
+        "k": edit.k,
+        "rank": inner.lora.r,
+        "alpha": inner.lora.alpha,
+        "max_new_tokens": edit.max_new_tokens,
+        "lr": inner.lr,
+        "temperature": edit.temperature,
+        "min_grounding": edit.min_grounding,
+        "stop_loss": inner.stop_loss,
+    }
+    if inner.max_seq_len is not None:
+        numbers["max_seq_len"] = inner.max_seq_len
+    for name, value in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+            raise InputError(f"--{name.replace('_', '-')} must be a number, not {value!r}")
     if not 0.0 <= edit.min_grounding <= 1.0:
         raise InputError("--min-grounding must be between 0 and 1")
+    check_format(edit.format)
     if edit.select not in SELECT:
         raise InputError(f"self-edit selection '{edit.select}' is not one of {', '.join(SELECT)}")
     if inner.optimizer not in OPTIMIZERS:
@@ -51,10 +81,23 @@ def check(cfg: SealConfig) -> SealConfig:
         raise InputError(
             f"gradient checkpointing '{inner.gradient_checkpointing}' is not one of {', '.join(CHECKPOINTING)}"
         )
-    for name, value in (("epochs", inner.epochs), ("batch_size", inner.batch_size), ("k", edit.k)):
-        if value < 1:
+    if inner.stop_loss < 0:
+        raise InputError("--stop-loss must be 0 (train every epoch) or more")
+    for name in ("epochs", "batch_size", "k", "rank", "alpha", "max_new_tokens"):
+        if numbers[name] < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    if inner.lr <= 0:
+        raise InputError("--lr must be above 0")
+    if edit.temperature < 0:
+        raise InputError("--temperature must be 0 or more")
+    check_seq_len(inner.max_seq_len)
     return cfg
+
+
+def check_seq_len(value: Optional[int]) -> None:
+    """`--max-seq-len` (or a config's max_seq_len) is at least MIN_SEQ_LEN tokens: one line otherwise."""
+    if value is not None and value < MIN_SEQ_LEN:
+        raise InputError(f"--max-seq-len must be at least {MIN_SEQ_LEN} tokens (got {value})")
 
 
 def _set(values: dict) -> dict:

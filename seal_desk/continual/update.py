@@ -150,7 +150,11 @@ def _learn_all(ws, engine, strategy, cfg, records, todo, outcomes, on_event, can
         status = "cancelled"
         raise
     finally:
-        ws.finish_run(run_id, status, counts(outcomes.values()) | {"strategy": strategy})
+        summary = counts(outcomes.values()) | {"strategy": strategy}
+        if status == "done":
+            ws.finish_run(run_id, status, summary)
+        else:  # ending on an error: recording it must not replace it
+            ws.end_run(run_id, status, summary)
 
 
 def _learn_file(ws, engine, learner, source, key: str, sha: str, records, on_event, cancel) -> FileOutcome:
@@ -161,7 +165,11 @@ def _learn_file(ws, engine, learner, source, key: str, sha: str, records, on_eve
     doc.path = key
     sequences = document_sequences(engine, doc.passages, on_event=on_event, cancel=cancel)
     folder = ws.new_adapter_path(f"{learner.name}-{doc.title}")
-    update = learner.learn(key, doc.passages, sequences, folder, on_event, cancel)
+    try:
+        update = learner.learn(key, doc.passages, sequences, folder, on_event, cancel)
+    except BaseException:
+        ws.release_adapter_path(folder)
+        raise
     config = {"model": engine.loaded.name, "inner": asdict(engine.run_config.inner), "continual": learner.name}
     _, adapter_id = ws.record_update(
         engine.loaded.name, learner.name, key, sha, doc, (doc.title, folder, update.adapter_sha, config), sequences

@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 from seal_desk.errors import InputError
 from seal_desk.knowledge.documents import (
     DATA_SUFFIXES,
+    SUPPORTED,
     Passage,
     Question,
     one_line,
@@ -99,7 +100,7 @@ def load_data(spec: str | Path, columns: str | Mapping[str, str] | Columns | Non
         squad = _official_squad(records)
         if squad is not None:
             return passages_from_rows(squad, Columns(), str(path), path.stem)
-        if cols.explicit or _flat_rows(records, cols):
+        if holds_rows(records, cols):
             return passages_from_rows(records, cols, str(path), path.stem)
         return passages_from_records(records, path)  # SEAL/SQuAD entries, exactly as load_data_file reads them
     rows, where, name = load_rows(text, lambda names, where: _used(names, cols, where))
@@ -144,6 +145,18 @@ def load_rows(spec: str | Path, select: Select = None) -> tuple[list[dict], str,
     return _hub_rows(name, config, split, where, select), where, name.rsplit("/", 1)[-1]
 
 
+def looks_like_hub_id(text: str) -> bool:
+    """`owner/name[:split]` (or `hf:ID`) that names no local path: no document suffix, no local folder `owner`."""
+    text = text.strip()
+    match = _HUB_ID.fullmatch(text)
+    if match is None or text.startswith("hf:"):
+        return match is not None
+    if "/" not in match["id"] or _looks_like_path(text):
+        return False
+    owner, name = match["id"].split("/")
+    return Path(name).suffix.lower() not in SUPPORTED and not Path(owner).expanduser().exists()
+
+
 def _looks_like_path(text: str) -> bool:
     if text.startswith("hf:"):
         return False
@@ -153,6 +166,11 @@ def _looks_like_path(text: str) -> bool:
 
 
 # files -------------------------------------------------------------------------------------------
+def holds_rows(records: list, cols: Columns) -> bool:
+    """A JSON/JSONL file's entries are a table (one question per row, or SQuAD's own file), not SEAL entries."""
+    return bool(cols.explicit) or _flat_rows(records, cols) or _official_squad(records) is not None
+
+
 def _flat_rows(records: list, cols: Columns) -> bool:
     """One question per entry (a `question` field of its own) rather than SEAL's nested `questions` list."""
     return any(
@@ -359,8 +377,10 @@ __all__ = [
     "Columns",
     "DATA_FILE_SUFFIXES",
     "answer_text",
+    "holds_rows",
     "hub_reachable",
     "load_data",
     "load_rows",
+    "looks_like_hub_id",
     "passages_from_rows",
 ]

@@ -4,7 +4,8 @@ Formats: .txt .md .html/.htm .pdf, SQuAD-style .json/.jsonl (`{title, context, q
 [{question, answer}]}`), and folders of these. Long text is split into passages by `splitting`.
 Text is decoded by its byte-order mark, as UTF-8, or in the encoding charset-normalizer finds
 (`decode_text`). Files are read first (`read_sources`) and cut into passages later (`documents_from`), so
-callers can check every input before a model loads. Data sets by name: `knowledge.data.load_data`.
+callers can check every input before a model loads. Data sets by name: `knowledge.data.load_data`; both
+together, as `learn` and the Library take them: `knowledge.inputs.read_inputs`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
 HTML_SUFFIXES = {".html", ".htm"}
 DATA_SUFFIXES = {".json", ".jsonl"}
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | DATA_SUFFIXES | {".pdf"}
+MAX_DOCUMENT_BYTES = 16 * 2**20  # one text or HTML file; larger ones are refused before reading
+MAX_PDF_BYTES = 64 * 2**20  # a PDF's bytes are mostly pictures and fonts: it may be larger for the same text
+_CONTROL = frozenset(range(32)) - {9, 10, 11, 12, 13, 27}  # control bytes that text files do not hold
 
 
 @dataclass
@@ -90,14 +94,15 @@ _BOMS = (  # UTF-32 before UTF-16: the UTF-32-LE mark starts with the UTF-16-LE 
 def decode_text(raw: bytes, where: str | Path = "text") -> str:
     """Bytes of a text file as text: a byte-order mark decides (UTF-8, UTF-16, UTF-32); then UTF-8; then the
     encoding charset-normalizer finds (Windows-1252/Latin-1 when it fits as well as any other). NUL bytes
-    without a mark, or bytes no encoding explains, are a one-line InputError: a binary file."""
+    or many control bytes without a mark, or bytes no encoding explains, are a one-line InputError: a binary file."""
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
             try:
                 return raw.decode(encoding)
             except UnicodeDecodeError:
                 raise InputError(f"{where}: not valid {encoding.upper().removesuffix('-SIG')} text") from None
-    if b"\x00" in raw[:8192]:
+    head = raw[:8192]
+    if b"\x00" in head or sum(b in _CONTROL for b in head) > max(2, len(head) // 10):
         raise InputError(f"{where}: looks like a binary file, not text")
     try:
         return raw.decode("utf-8")
@@ -319,6 +324,12 @@ def read_source(path: str | Path) -> Source:
     if suffix not in SUPPORTED:
         raise InputError(f"{path}: unsupported file type '{suffix or 'none'}' (use {', '.join(sorted(SUPPORTED))})")
     title = path.stem.replace("_", " ").replace("-", " ").strip()
+    size, limit = path.stat().st_size, MAX_PDF_BYTES if suffix == ".pdf" else MAX_DOCUMENT_BYTES
+    if suffix not in DATA_SUFFIXES and size > limit:
+        raise InputError(
+            f"{path}: {size / 2**20:.1f} MB is over the {limit // 2**20} MB limit for one document; "
+            "split it into smaller files"
+        )
     if suffix in DATA_SUFFIXES:
         passages = load_data_file(path)
         return Source(str(path), passages[0].title if len(passages) == 1 else title, passages=passages)

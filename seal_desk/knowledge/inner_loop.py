@@ -131,6 +131,7 @@ def train(
     first = last = float("nan")
     try:
         for epoch in range(cfg.epochs):
+            epoch_loss = []
             for ids, labels, mask in batches(examples, cfg.batch_size, pad_id, rng, cfg.group_by_length):
                 if cancel is not None:
                     cancel.check()
@@ -143,12 +144,20 @@ def train(
                 step += 1
                 tokens += int((labels != -100).sum())
                 first = last if step == 1 else first
+                epoch_loss.append(last)
                 on_event(TrainStep(step, total, epoch + 1, cfg.epochs, last, lr, tokens, time.perf_counter() - started))
+            if converged(epoch_loss, cfg):
+                break
     finally:
         model.eval()
         for p in params:
             p.grad = None
     return TrainReport(step, len(examples), tokens, first, last, time.perf_counter() - started)
+
+
+def converged(epoch_losses: list[float], cfg: InnerLoopConfig) -> bool:
+    """The convergence stop (`cfg.stop_loss`): this epoch's mean loss is under the threshold."""
+    return cfg.stop_loss > 0 and bool(epoch_losses) and sum(epoch_losses) / len(epoch_losses) < cfg.stop_loss
 
 
 def _backward(model, precision, params, batch: tuple, device, size: int) -> float:
@@ -326,6 +335,8 @@ def _train_together(
         for seqs, seed in zip(sequence_sets, seeds)
     ]
     totals = [len(plan) for plan in plans]
+    schedule_totals = list(totals)  # the learning-rate schedule's length, kept when a candidate stops early
+    epoch_losses: list[list[float]] = [[] for _ in range(k)]
     optimizer = BatchedAdamW(stack.parameters(), weight_decay=cfg.weight_decay)
     first = [float("nan")] * k
     last = [float("nan")] * k
@@ -343,6 +354,8 @@ def _train_together(
                 if cancel is not None:
                     cancel.check()
                 live = [i for i in range(k) if step < totals[i]]
+                if not live:  # every candidate stopped early (cfg.stop_loss)
+                    break
                 parts = [plans[i][step][1] for i in live]
                 stack.route = torch.tensor(live)
                 with precision:
@@ -357,7 +370,7 @@ def _train_together(
                 lr = torch.zeros(k)
                 active = torch.zeros(k, dtype=torch.bool)
                 for i in live:
-                    lr[i] = _schedule(cfg, step, totals[i])
+                    lr[i] = _schedule(cfg, step, schedule_totals[i])
                     active[i] = True
                 optimizer.step(lr, active)
                 optimizer.zero_grad()
@@ -365,6 +378,12 @@ def _train_together(
                     last[i] = float(losses[j].detach())
                     first[i] = last[i] if step == 0 else first[i]
                     tokens[i] += int((parts[j][1] != -100).sum())
+                    epoch_losses[i].append(last[i])
+                    ends_epoch = step + 1 == totals[i] or plans[i][step + 1][0] != plans[i][step][0]
+                    if ends_epoch:
+                        if converged(epoch_losses[i], cfg):
+                            totals[i] = step + 1  # this candidate is done: it drops out of the batch
+                        epoch_losses[i] = []
                 epoch = max(plans[i][step][0] for i in live) + 1
                 on_event(
                     TrainStep(

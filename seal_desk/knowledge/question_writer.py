@@ -60,6 +60,27 @@ class WrittenQuestions:
             line += "; no names, dates or numbers left to make a cloze question of"
         return line
 
+    def tally(self) -> str:
+        """One line of counts: "wrote 5 questions: 3 checked model questions, 2 cloze; dropped 1 (1 duplicate)"."""
+        line = f"wrote {len(self.questions)} question(s): {self.kept} checked model question(s), {self.cloze} cloze"
+        dropped = sum(self.dropped.values())
+        if dropped:
+            line += f"; dropped {dropped} ({', '.join(f'{n} {why}' for why, n in self.dropped.most_common())})"
+        elif not self.written:
+            line += "; the model wrote no usable Q:/A: pairs"
+        return line
+
+    @classmethod
+    def total(cls, results: Iterable[WrittenQuestions]) -> WrittenQuestions:
+        """Several passages' results summed: one line for a whole document."""
+        out = cls()
+        for r in results:
+            out.questions += r.questions
+            out.written, out.kept, out.cloze = out.written + r.written, out.kept + r.kept, out.cloze + r.cloze
+            out.dropped.update(r.dropped)
+            out.trimmed += r.trimmed
+        return out
+
 
 def check_written(
     pairs: Iterable[tuple[str, str]], title: str, passage: str, existing: Sequence[Question] = ()

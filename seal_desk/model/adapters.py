@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 
 from seal_desk.config import LoraSettings
-from seal_desk.errors import InputError
+from seal_desk.errors import InputError, SealDeskError
 
 TRAINING_SLOT = "default"
 
@@ -189,17 +189,23 @@ class AdapterHost:
 
     def save(self, folder: str | Path, adapter: str = TRAINING_SLOT) -> str:
         """Save an adapter as a PEFT folder atomically; returns the sha256 of its weights."""
+        from safetensors import SafetensorError
+
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder.parent))
         try:
-            self.peft.save_pretrained(str(tmp), selected_adapters=[adapter], safe_serialization=True)
-            written = tmp / adapter if adapter != TRAINING_SLOT else tmp
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(written, folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=folder.parent))
+            try:
+                self.peft.save_pretrained(str(tmp), selected_adapters=[adapter], safe_serialization=True)
+                written = tmp / adapter if adapter != TRAINING_SLOT else tmp
+                if folder.exists() and any(folder.iterdir()):  # an empty one (Workspace.new_adapter_path) stays
+                    shutil.rmtree(folder)  # reserved until the rename takes its place
+                os.replace(written, folder)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except (OSError, SafetensorError) as exc:  # a full disk, a quota, a read-only folder: nothing half-written
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).split(": ", 1)[-1]
+            raise SealDeskError(f"cannot save the adapter to {folder} ({why})") from None
         return weights_hash(folder)
 
     def load(self, folder: str | Path, name: str) -> str:

@@ -15,6 +15,8 @@ def export_adapter(record, target: Path, engine=None) -> Path:
     source = Path(record.path)
     if not (source / "adapter_model.safetensors").is_file():
         raise InputError(f"adapter #{record.id}: its folder {source} is missing")
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is not a folder")
     if target.exists() and any(target.iterdir()):
         raise InputError(f"{target}: folder exists and is not empty")
     target.parent.mkdir(parents=True, exist_ok=True)

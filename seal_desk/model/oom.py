@@ -15,7 +15,7 @@ from seal_desk.errors import ModelError
 from seal_desk.events import EventSink, Message, ignore
 
 T = TypeVar("T")
-ADVICE = "try a smaller model, shorter passages, or --quant nf4"
+ADVICE = "try a smaller model, shorter passages (a lower --max-seq-len), or --quant nf4"
 
 
 def is_oom(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter, deque
@@ -72,15 +73,16 @@ def require_ray():
 # The cluster a command asked for: the CLI sets it around a subcommand (`requesting`), and the
 # entry points that can score on a cluster (`restem.start.run_outer_loop`, `bench.knowledge`) read
 # it when no cluster is passed to them explicitly.
-_requested: ContextVar[Optional[ClusterOptions]] = ContextVar("seal_desk_cluster", default=None)
+# An open Cluster may be requested too (kept open: its workers stay warm across runs).
+_requested: ContextVar[Optional[ClusterOptions | Cluster]] = ContextVar("seal_desk_cluster", default=None)
 
 
-def requested() -> Optional[ClusterOptions]:
+def requested() -> Optional[ClusterOptions | Cluster]:
     return _requested.get()
 
 
 @contextmanager
-def requesting(options: Optional[ClusterOptions]) -> Iterator[None]:
+def requesting(options: Optional[ClusterOptions | Cluster]) -> Iterator[None]:
     token = _requested.set(options)
     try:
         yield
@@ -100,12 +102,16 @@ class WorkerJob(Protocol):
 
 
 # the worker side ---------------------------------------------------------------------------------
+CHUNK = 32 << 20  # bytes per call when a worker fetches a checkpoint from the driver (no shared disk)
+
+
 class Worker:
     """One scoring worker (a Ray actor): one resident model, reused by every job and item it is given.
 
     `copier` is a `restem.start.ModelCopier` without its `base`: None → the starting model, a path →
-    a checkpoint. Paths the worker cannot see (another machine, no shared disk) are fetched from the
-    driver's `files` server once and kept in a temporary folder for the life of the worker.
+    a checkpoint. A path the worker cannot see as the driver sees it (another machine without a shared
+    disk, or a stale copy at the same path) is fetched from the driver's `files` server in chunks into a
+    temporary folder, loaded, and deleted again: the weights live in memory from then on.
     """
 
     def __init__(self, copier, threads: int, env: dict, files=None) -> None:
@@ -114,7 +120,6 @@ class Worker:
         self._engine = None
         self._key: Any = None
         self._state: Any = None
-        self._fetched: dict[str, str] = {}
 
     def start(self) -> dict:
         """Load the resident model; returns where this worker runs."""
@@ -142,54 +147,118 @@ class Worker:
     def load_copy(self, path: Optional[str] = None):
         """The loop's `load_copy` on this worker: the starting model (None) or a checkpoint."""
         copier = self.copier
-        if path is not None:
-            return copier(self._local(path))
-        if Path(copier.model).is_absolute():  # a local folder or .gguf on the driver
-            copier = replace(copier, model=self._local(copier.model))
-        if copier.learner not in (None, "none"):
-            copier = replace(copier, learner=self._local(copier.learner))
-        return copier(None)
+        with tempfile.TemporaryDirectory(dir=_scratch()) as scratch:  # gone once the model is loaded
+            if path is not None:
+                return copier(self._local(path, Path(scratch)))
+            if Path(copier.model).is_absolute():  # a local folder or .gguf on the driver
+                copier = replace(copier, model=self._local(copier.model, Path(scratch)))
+            if copier.learner not in (None, "none"):
+                copier = replace(copier, learner=self._local(copier.learner, Path(scratch)))
+            return copier(None)
 
-    def _local(self, path: str) -> str:
-        if self.files is None or Path(path).exists():
+    def _ask(self, method: str, *args):
+        if isinstance(self.files, FileServer):  # in this process (tests)
+            return getattr(self.files, method)(*args)
+        import ray
+
+        return ray.get(getattr(self.files, method).remote(*args))
+
+    def _local(self, path: str, scratch: Path) -> str:
+        """`path` as this worker can read it: itself when it holds what the driver's holds (same machine,
+        shared disk), else a copy fetched into `scratch`."""
+        if self.files is None:  # one machine: the driver's paths are ours
             return path
-        if path not in self._fetched:
-            import ray
+        wanted = self._ask("manifest", path)
+        if wanted is None:
+            if Path(path).exists():
+                return path
+            raise ClusterError(f"{path}: neither on this worker nor on the driver")
+        if manifest(path) == wanted:
+            return path
+        digest = hashlib.sha1(path.encode()).hexdigest()[:12]
+        root = scratch / digest / (Path(path).name or "model")
+        for rel, size, _ in wanted:
+            target = root / rel if rel else root
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as out:
+                for offset in range(0, size, CHUNK):
+                    out.write(self._ask("chunk", path, rel, offset, CHUNK))
+        if manifest(str(root), times=False) != [(rel, size, 0) for rel, size, _ in wanted]:
+            raise ClusterError(f"{path}: the copy fetched from the driver is incomplete")
+        return str(root)
 
-            files = ray.get(self.files.read.remote(path))
-            if not files:
-                raise ClusterError(f"{path}: not on the driver either")
-            digest = hashlib.sha1(path.encode()).hexdigest()[:12]
-            root = Path(tempfile.mkdtemp(prefix=f"seal-desk-{digest}-")) / Path(path).name
-            for rel, data in files.items():
-                target = root / rel if rel else root
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            self._fetched[path] = str(root)
-        return self._fetched[path]
-
-    def run(self, job: WorkerJob, item: Any) -> tuple[Any, float]:
-        """(job.run's result, seconds it took here); the job's state is built when its key changes."""
+    def run(self, job: WorkerJob, item: Any) -> tuple[Any, float, float]:
+        """(job.run's result, seconds it took here, seconds spent building the job's state first); the
+        state is built when the job's key changes."""
+        setup = 0.0
         if job.key != self._key:
+            started = time.perf_counter()
             self._key, self._state = None, None
             _free_memory()
             self._state = job.setup(self)
             self._key = job.key
+            setup = time.perf_counter() - started
         started = time.perf_counter()
         result = job.run(self._state, item)
-        return result, time.perf_counter() - started
+        return result, time.perf_counter() - started, setup
+
+
+def manifest(path: str, times: bool = True) -> Optional[list[tuple[str, int, int]]]:
+    """(relative path, size, mtime in ns) of a file ("" for itself) or of every file in a folder; None
+    when there is nothing there. `times=False`: mtimes as 0 (to compare contents only)."""
+    root = Path(path)
+    if root.is_file():
+        files = [(root, "")]
+    elif root.is_dir():
+        files = [(f, str(f.relative_to(root))) for f in sorted(root.rglob("*")) if f.is_file()]
+    else:
+        return None
+    out = []
+    for f, rel in files:
+        st = f.stat()
+        out.append((rel, st.st_size, st.st_mtime_ns if times else 0))
+    return out
+
+
+def _scratch() -> Path:
+    """This process's folder for fetched copies, under one root per machine; folders of processes that died
+    (a worker killed while it loaded: nothing unwound) are removed first."""
+    root = Path(tempfile.gettempdir()) / "seal-desk-fetch"
+    root.mkdir(exist_ok=True)
+    for old in root.iterdir():
+        if old.name.isdigit() and int(old.name) != os.getpid() and not _alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    mine = root / str(os.getpid())
+    mine.mkdir(exist_ok=True)
+    return mine
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 class FileServer:
-    """Runs on the driver's machine: hands workers elsewhere the checkpoints and learners they cannot see."""
+    """Runs on the driver's machine: hands workers elsewhere the checkpoints and learners they cannot see,
+    a chunk at a time (a 7B checkpoint never sits in Ray's object store whole)."""
 
-    def read(self, path: str) -> dict[str, bytes]:
-        root = Path(path)
-        if root.is_file():
-            return {"": root.read_bytes()}
-        if not root.is_dir():
-            return {}
-        return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+    def manifest(self, path: str) -> Optional[list[tuple[str, int, int]]]:
+        return manifest(path)
+
+    def chunk(self, path: str, rel: str, offset: int, size: int) -> bytes:
+        # Checked by name, not resolved: a folder's own links (a hub cache snapshot's files) are served as
+        # the manifest lists them; a name that climbs out of the folder is not.
+        if rel and (Path(rel).is_absolute() or ".." in Path(rel).parts):
+            raise ClusterError(f"{rel}: not inside {path}")
+        target = Path(path) / rel if rel else Path(path)
+        with open(target, "rb") as f:
+            f.seek(offset)
+            return f.read(size)
 
 
 def _free_memory() -> None:
@@ -211,8 +280,11 @@ class _Slot:
     starting: Any  # the ref of its start() call until it has answered
     info: Optional[dict] = None
     done: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # inside the worker, scoring its items
+    setup: float = 0.0  # inside the worker, building job states (a round's scorer on its generator)
+    round_trip: float = 0.0  # on the driver, from handing an item over to having its result
     busy: bool = False
+    sent: float = 0.0  # when its item in flight was handed over
 
     def progress(self, state: str) -> WorkerProgress:
         info = self.info or {}
@@ -256,16 +328,21 @@ class Cluster:
         ray = self.ray
         resources = ray.cluster_resources()
         cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        # nodes that can hold a worker: alive, with CPUs (a head started with --num-cpus=0 holds none)
+        nodes = [n for n in ray.nodes() if n.get("Alive") and float(n.get("Resources", {}).get("CPU", 0)) > 0]
         gpw = options.gpus_per_worker if options.gpus_per_worker is not None else (1.0 if gpus >= 1 else 0.0)
         if gpw > 0 and gpus < gpw:
             raise ClusterError(f"--ray: {gpw:g} GPU per worker, but the cluster has {gpus:g} GPU(s)")
         if gpw > 0:
             size = options.workers or max(1, int(gpus // gpw))
             cpw = options.cpus_per_worker or 1.0
-        else:
-            size = options.workers or max(1, len(nodes))
+        elif options.workers:
+            size = options.workers
             cpw = options.cpus_per_worker or max(1.0, float(int(cpus // size)))
+        else:  # one per node, each as large as the smallest node allows (so every node can hold one)
+            size = max(1, len(nodes))
+            smallest = min((float(n.get("Resources", {}).get("CPU", 0)) for n in nodes), default=cpus)
+            cpw = options.cpus_per_worker or max(1.0, float(int(smallest)))
         if size * cpw > cpus + 1e-9 or size * gpw > gpus + 1e-9:
             raise ClusterError(
                 f"--ray: {size} worker(s) × ({cpw:g} CPU, {gpw:g} GPU) do not fit the cluster's "
@@ -273,7 +350,8 @@ class Cluster:
             )
         self.size, self.cpus_per_worker, self.gpus_per_worker = size, cpw, gpw
         self.nodes = len(nodes)
-        self._files = self._file_server() if len(nodes) > 1 else None
+        # a joined cluster may span machines now or later: workers elsewhere fetch what they cannot see
+        self._files = self._file_server() if len(nodes) > 1 or options.address != "local" else None
         self._named = 0
         on_event(
             Message(
@@ -290,12 +368,15 @@ class Cluster:
         ray, address = self.ray, self.options.address
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         try:
-            if address == "local":
-                ray.init(include_dashboard=False, **quiet)
-            else:
-                ray.init(address=address, **quiet)
+            with _real_stderr():
+                if address == "local":
+                    ray.init(include_dashboard=False, **quiet)
+                else:
+                    ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            if address == "local":
+                raise ClusterError(f"--ray local: Ray did not start here ({first})") from None
             raise ClusterError(
                 f"--ray {address}: no Ray cluster to join ({first}); start one with `ray start --head`, "
                 "or use --ray local"
@@ -309,7 +390,7 @@ class Cluster:
         actor = self.ray.remote(num_cpus=0)(FileServer)
         return actor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
 
-    def _spawn(self) -> _Slot:
+    def _spawn(self, on_event: Optional[EventSink] = None) -> _Slot:
         self._named += 1
         env = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
         for name in ("HF_HUB_OFFLINE", "HF_HOME", "SEAL_DESK_HOME"):
@@ -319,7 +400,7 @@ class Cluster:
         handle = actor.remote(self.copier, max(1, int(self.cpus_per_worker)), env, self._files)
         slot = _Slot(f"w{self._named}", handle, handle.start.remote())
         self._slots.append(slot)
-        self.on_event(slot.progress("starting"))
+        (on_event or self.on_event)(slot.progress("starting"))
         return slot
 
     def start(self, n: Optional[int] = None, wait: bool = False) -> None:
@@ -339,8 +420,21 @@ class Cluster:
 
     @property
     def workers(self) -> list[dict]:
-        """The live workers: name, host, pid, device, passages done, whether one is in flight."""
-        return [{"name": s.name, **(s.info or {}), "done": s.done, "busy": s.busy} for s in self._slots]
+        """The live workers: name, host, pid, device, items done, whether one is in flight, and seconds
+        spent scoring (`seconds`), building job states (`setup`) and, on the driver, waiting for results
+        (`round_trip`): round_trip − seconds − setup is what Ray added."""
+        return [
+            {
+                "name": s.name,
+                **(s.info or {}),
+                "done": s.done,
+                "busy": s.busy,
+                "seconds": s.seconds,
+                "setup": s.setup,
+                "round_trip": s.round_trip,
+            }
+            for s in self._slots
+        ]
 
     # scoring -----------------------------------------------------------------------------------
     def map(
@@ -350,7 +444,12 @@ class Cluster:
         on_event: EventSink = ignore,
         cancel: CancelToken | None = None,
     ) -> Iterator[tuple[Hashable, Any]]:
-        """Run `job` on every (key, item); yields (key, result) in completion order."""
+        """Run `job` on every (key, item); yields (key, result) in completion order.
+
+        Each worker has one item in flight at a time. A worker that dies has its item put back at the
+        front of the queue and a fresh worker started in its place; an item whose workers died
+        MAX_DEATHS times, or workers that keep dying while they load, end the run (ClusterError).
+        An error raised by the job itself ends it too, as that error."""
         from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
         ray, queue = self.ray, deque(items)
@@ -358,7 +457,7 @@ class Cluster:
             return
         job_ref = ray.put(job)
         while len(self._slots) < min(self.size, len(queue)):
-            self._spawn()
+            self._spawn(on_event)
         pending: dict[Any, tuple] = {}  # ref -> (slot, None) for a start, (slot, (key, item)) for an item
         deaths: Counter = Counter()
         start_failures = 0
@@ -367,6 +466,7 @@ class Cluster:
             slot.busy = bool(queue)
             if queue:
                 key, item = queue.popleft()
+                slot.sent = time.perf_counter()
                 pending[slot.handle.run.remote(job_ref, item)] = (slot, (key, item))
 
         for slot in self._slots:
@@ -375,64 +475,72 @@ class Cluster:
             else:
                 feed(slot)
         remaining, waited_since, noted = len(items), time.monotonic(), False
-        while remaining:
-            if cancel is not None:
-                cancel.check()
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            if not ready:
-                if not noted and time.monotonic() - waited_since > WAIT_NOTE_S and self._unplaceable(pending):
-                    noted = True
-                    self.on_event(
-                        Message(
-                            f"waiting for Ray to place a worker ({self.cpus_per_worker:g} CPU, "
-                            f"{self.gpus_per_worker:g} GPU each); cluster: {ray.available_resources()}",
-                            "warning",
+        try:
+            while remaining:
+                if cancel is not None:
+                    cancel.check()
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                if not ready:
+                    if not noted and time.monotonic() - waited_since > WAIT_NOTE_S and self._unplaceable(pending):
+                        noted = True
+                        on_event(
+                            Message(
+                                f"waiting for Ray to place a worker ({self.cpus_per_worker:g} CPU, "
+                                f"{self.gpus_per_worker:g} GPU each); cluster: {ray.available_resources()}",
+                                "warning",
+                            )
                         )
-                    )
-                continue
-            waited_since = time.monotonic()
-            slot, work = pending.pop(ready[0])
-            try:
-                value = ray.get(ready[0])
-            except (RayActorError, WorkerCrashedError) as exc:
-                self._slots.remove(slot)
-                _kill(ray, slot.handle)
-                on_event(slot.progress("died"))
-                what = "while starting" if work is None else "its passage is re-queued"
-                on_event(Message(f"worker {slot.name} died ({_first_line(exc)}); {what}", "warning"))
+                    continue
+                waited_since = time.monotonic()
+                slot, work = pending.pop(ready[0])
+                try:
+                    value = ray.get(ready[0])
+                except (RayActorError, WorkerCrashedError) as exc:
+                    self._slots.remove(slot)
+                    slot.busy = False
+                    _kill(ray, slot.handle)
+                    on_event(slot.progress("died"))
+                    what = "while starting" if work is None else "its passage is re-queued"
+                    on_event(Message(f"worker {slot.name} died ({_first_line(exc)}); {what}", "warning"))
+                    if work is None:
+                        start_failures += 1
+                        if start_failures >= MAX_DEATHS:
+                            raise ClusterError(f"Ray workers keep dying while they start: {_first_line(exc)}") from None
+                    else:
+                        deaths[work[0]] += 1
+                        if deaths[work[0]] >= MAX_DEATHS:
+                            raise ClusterError(
+                                f"a passage's worker died {MAX_DEATHS} times (out of memory?): {_first_line(exc)}"
+                            ) from None
+                        queue.appendleft(work)
+                    for idle in [s for s in self._slots if s.info is not None and not s.busy]:
+                        feed(idle)
+                    if queue and len(self._slots) < self.size:
+                        new = self._spawn(on_event)
+                        pending[new.starting] = (new, None)
+                    elif not pending and queue:
+                        raise ClusterError("no Ray worker left to score on") from None
+                    continue
+                except RayTaskError as exc:
+                    raise _cause(exc) from None
                 if work is None:
-                    start_failures += 1
-                    if start_failures >= MAX_DEATHS:
-                        raise ClusterError(f"Ray workers keep dying while they start: {_first_line(exc)}") from None
-                else:
-                    deaths[work[0]] += 1
-                    if deaths[work[0]] >= MAX_DEATHS:
-                        raise ClusterError(
-                            f"a passage's worker died {MAX_DEATHS} times (out of memory?): {_first_line(exc)}"
-                        ) from None
-                    queue.appendleft(work)
-                for idle in [s for s in self._slots if s.info is not None and not s.busy]:
-                    feed(idle)
-                if queue and len(self._slots) < self.size:
-                    new = self._spawn()
-                    pending[new.starting] = (new, None)
-                elif not pending and queue:
-                    raise ClusterError("no Ray worker left to score on") from None
-                continue
-            except RayTaskError as exc:
-                raise _cause(exc) from None
-            if work is None:
-                slot.info = value
-                on_event(slot.progress("idle"))
+                    slot.info = value
+                    on_event(slot.progress("idle"))
+                    feed(slot)
+                    continue
+                result, seconds, setup = value
+                slot.done += 1
+                slot.seconds += seconds
+                slot.setup += setup
+                slot.round_trip += time.perf_counter() - slot.sent
+                remaining -= 1
                 feed(slot)
-                continue
-            result, seconds = value
-            slot.done += 1
-            slot.seconds += seconds
-            remaining -= 1
-            feed(slot)
-            on_event(slot.progress("busy" if slot.busy else "idle"))
-            yield work[0], result
+                on_event(slot.progress("busy" if slot.busy else "idle"))
+                yield work[0], result
+        finally:  # ended early (cancelled, an error, the caller stopped): none of its items is ours any more
+            for slot, work in pending.values():
+                if work is not None:
+                    slot.busy = False
 
     def _unplaceable(self, pending: dict) -> bool:
         """Only worker starts are pending and the cluster has no room for one (a start still loading its
@@ -467,8 +575,12 @@ def opened(
     """A Cluster for `options`, closed on the way out; None: no cluster (score here); an open Cluster:
     that one, left open (its workers stay warm for the caller's next run; it must hold `copier`'s model)."""
     if isinstance(options, Cluster) and copier is not None and hasattr(copier, "portable"):
-        if _absolute(copier.portable()).model != options.copier.model:
-            raise InputError(f"the open cluster's workers hold {options.copier.model}, not {copier.model}")
+        wanted, held = _absolute(copier.portable()), options.copier
+        if (wanted.model, wanted.learner, wanted.quant) != (held.model, held.learner, held.quant):
+            raise InputError(
+                f"the open cluster's workers hold {held.model} (learner {held.learner}, quant {held.quant or 'auto'}), "
+                f"not {wanted.model} (learner {wanted.learner}, quant {wanted.quant or 'auto'})"
+            )
     if options is None or isinstance(options, Cluster):
         yield options
         return
@@ -484,6 +596,33 @@ def _absolute(copier):
         if value and value != "none" and Path(value).expanduser().exists():
             fields[name] = str(Path(value).expanduser().resolve())
     return replace(copier, **fields) if fields else copier
+
+
+_devnull = None
+
+
+@contextmanager
+def _real_stderr() -> Iterator[None]:
+    """sys.stderr with a real file descriptor inside (ray.init hands it to faulthandler). A face that
+    captures it (the TUI: Textual's stand-in has none) gets the null device meanwhile, kept open for
+    good: faulthandler holds on to it."""
+    import sys
+
+    global _devnull
+    try:
+        valid = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        valid = False
+    if valid:
+        yield
+        return
+    if _devnull is None:
+        _devnull = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    captured, sys.stderr = sys.stderr, _devnull
+    try:
+        yield
+    finally:
+        sys.stderr = captured
 
 
 def _kill(ray, handle) -> None:

@@ -50,6 +50,14 @@ def training_passages(
     return usable
 
 
+def check_run_folder(out: str | Path) -> str:
+    """An outer-loop run folder (`--out`) as an absolute path; a one-line InputError when a file is in its place."""
+    folder = Path(out).expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    return str(folder)
+
+
 @dataclass(frozen=True)
 class ModelCopier:
     """The loop's `load_copy`: None → a fresh copy of the starting model (`base()` when given, else
@@ -135,8 +143,14 @@ def run_outer_loop(
     """
     if loop is RestEM:
         engine.config = replace(engine.config, self_edit=replace(engine.config.self_edit, k=cfg.k))
-    folder = str(Path(out).expanduser().resolve())
-    with opened(cluster or requested(), load_copy, on_event) as pool:  # joined first: a bad address records nothing
+    folder = check_run_folder(out)
+    wanted = cluster or requested()
+    spec = load_copy
+    if wanted is not None and isinstance(load_copy, ModelCopier) and load_copy.learner is None:
+        # "the preset's learner" is whatever this machine found and merged: the workers merge that folder
+        # (sent to them when they cannot see it), or none, never a different one of their own
+        spec = replace(load_copy, learner=engine.loaded.learner or "none")
+    with opened(wanted, spec, on_event) as pool:  # joined first: a bad address records nothing
         records = RlRecords(
             workspace, folder, engine.loaded.name, data, meta if meta is not None else knowledge_meta(engine, cfg)
         )
@@ -146,4 +160,12 @@ def run_outer_loop(
     return summary(records, cfg)
 
 
-__all__ = ["ModelCopier", "copier_for", "knowledge_meta", "model_copier", "run_outer_loop", "training_passages"]
+__all__ = [
+    "ModelCopier",
+    "check_run_folder",
+    "copier_for",
+    "knowledge_meta",
+    "model_copier",
+    "run_outer_loop",
+    "training_passages",
+]

@@ -43,6 +43,7 @@ from seal_desk.workspace.database import Workspace
 if TYPE_CHECKING:
     from seal_desk.engine import Engine
     from seal_desk.model.loader import LoadedModel
+    from seal_desk.restem.start import ModelCopier
 
 Loader = Callable[[EventSink], "LoadedModel"]
 EngineFactory = Callable[[EventSink], "Engine"]
@@ -186,7 +187,7 @@ class SealDeskApp(App[None]):
 
     def on_outer_loop_requested(self, message: msg.OuterLoopRequested) -> None:
         workflows.run_outer_loop(
-            self, message.data, message.out, message.rounds, message.passages, message.k, message.evals
+            self, message.data, message.out, message.rounds, message.passages, message.k, message.evals, message.ray
         )
 
     def on_arc_requested(self, message: msg.ArcRequested) -> None:
@@ -419,11 +420,16 @@ class SealDeskApp(App[None]):
 
     def model_copy(self, path: Optional[str]) -> LoadedModel:
         """A fresh copy of the base model (path None) or a saved generator checkpoint, for the outer loop."""
+        return self.model_copier()(path)
+
+    def model_copier(self, device: Optional[str] = None) -> ModelCopier:
+        """The outer loop's `load_copy` as a value (restem.start.ModelCopier): what cluster workers load
+        too. `device`: where copies go (default: where the engine is)."""
         from seal_desk.events import ignore
         from seal_desk.restem.start import model_copier
 
-        device = self.engine.loaded.device if self.engine else "cpu"
-        copier = model_copier(
+        device = device or (self.engine.loaded.device if self.engine else "cpu")
+        return model_copier(
             self.model_choice,
             device,
             self.quant,
@@ -431,7 +437,6 @@ class SealDeskApp(App[None]):
             self.learner,
             base=lambda: (self._loader or self._default_loader)(ignore),
         )
-        return copier(path)
 
     def _restore_active_adapter(self, engine: Engine, job: Job) -> None:
         for record in self.workspace.adapters():

@@ -90,9 +90,10 @@ class LearnRequested(Message):
 
 
 class OuterLoopRequested(Message):
-    """Run (or resume) ReST-EM on a training file into the run folder `out`."""
+    """Run (or resume) ReST-EM on a training file into the run folder `out`; `ray`: score on that Ray
+    cluster (auto, local or the head's address; blank: here)."""
 
-    def __init__(self, data: str, out: str, rounds: int, passages: int, k: int, evals: int) -> None:
+    def __init__(self, data: str, out: str, rounds: int, passages: int, k: int, evals: int, ray: str = "") -> None:
         super().__init__()
         self.data = data
         self.out = out
@@ -100,6 +101,7 @@ class OuterLoopRequested(Message):
         self.passages = passages
         self.k = k
         self.evals = evals
+        self.ray = ray
 
 
 class ArcRequested(Message):

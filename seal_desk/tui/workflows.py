@@ -27,9 +27,10 @@ from seal_desk.tui.jobs import Job
 if TYPE_CHECKING:
     from seal_desk.arc import ArcSelfEdit, ArcTask
     from seal_desk.engine import Engine, LearnResult
-    from seal_desk.knowledge.documents import Document
+    from seal_desk.knowledge.documents import Document, Question
     from seal_desk.knowledge.question_writer import WrittenQuestions
     from seal_desk.model.loader import LoadedModel
+    from seal_desk.restem.start import ModelCopier
 
 
 class WorkflowHost(PaneHost, Protocol):
@@ -54,6 +55,10 @@ class WorkflowHost(PaneHost, Protocol):
 
     def model_copy(self, path: Optional[str]) -> LoadedModel: ...
 
+    def model_copier(self, device: Optional[str] = None) -> ModelCopier:
+        """`model_copy` as a value that Ray workers can load from too (restem.start.ModelCopier)."""
+        ...
+
     def start_guide(self, doc_id: int, n_questions: int) -> None:
         """Begin the guided first run on a document (the bundled sample)."""
         ...
@@ -74,11 +79,12 @@ def add_documents(
     questions: Optional[str] = None,
     then: Optional[Callable[[Document], None]] = None,
 ) -> Optional[Job]:
-    """Load files/folders in the background and store the new ones. `questions`: a questions file (the
+    """Load files/folders, tables or data set ids (knowledge.inputs) in the background and store the new ones
+    (a text the library holds already, from any path, is not added again). `questions`: a questions file (the
     formats of `--questions`) for the one document; `then(doc)` runs once the last one is added."""
 
     def work(job: Job):
-        from seal_desk.knowledge.documents import load_documents
+        from seal_desk.knowledge.inputs import load_inputs
         from seal_desk.knowledge.questions import attach, load_questions
 
         engine, tokenizer = app.wait_for_load(job)
@@ -86,24 +92,28 @@ def add_documents(
         budget = 400
         if engine is not None:
             budget = engine.passage_budget
-        docs = load_documents(list(paths), count_tokens=count, max_tokens=budget)
+        docs = load_inputs(list(paths), count_tokens=count, max_tokens=budget)
         if questions:
             if len(docs) != 1:
                 raise InputError("a questions file goes with exactly one document")
             attach(docs[0], load_questions(questions))
         added, known = [], []
+        have = {row["sha256"] for row in app.workspace.documents()}  # the same text from any path is known
         for doc in docs:
             job.cancel.check()
-            if app.workspace.find_document(doc.path, doc.sha256) is not None:
+            if doc.sha256 in have:
                 known.append(doc)
             else:
                 added.append(app.workspace.add_document(doc))
+                have.add(doc.sha256)
         return added, known
 
     def done(result) -> None:
         added, known = result
         if known:
-            app.notify(f"Already in the library: {', '.join(one_line(d.title, 30) for d in known)}", severity="warning")
+            more = f" and {len(known) - 3} more" if len(known) > 3 else ""
+            names = ", ".join(one_line(d.title, 30) for d in known[:3]) + more
+            app.notify(f"Already in the library: {names}", severity="warning")
         if not added:
             return
         app.document_id = added[-1].id
@@ -126,48 +136,70 @@ def add_documents(
 
 def add_sample(app: WorkflowHost) -> Optional[Job]:
     """Add the bundled sample (a short document of invented facts with its questions) and start the guided
-    first run on it; when it is in the library already, select it and start the guide at once."""
+    first run on it. When its text is in the library already (added from here, from a copy at another path,
+    or by an earlier install) that document is selected instead, given whichever of the sample's questions
+    it lacks (the note says how many: no second copy of either), and the guide starts at once."""
+    from seal_desk.knowledge.documents import content_hash, read_source
+    from seal_desk.knowledge.questions import load_questions
     from seal_desk.paths import sample_files
 
     document, questions = sample_files()
-    known = [row for row in app.workspace.documents() if row["path"] == str(document)]
-    if known:
+    try:
+        sha = content_hash(read_source(document).text)
+        known = [row for row in app.workspace.documents() if row["sha256"] == sha]
+        if not known:
+            return add_documents(
+                app, [str(document)], str(questions), then=lambda doc: app.start_guide(doc.id, doc.n_questions)
+            )
         doc = app.workspace.document(known[-1]["id"])
-        app.document_id = doc.id
-        library = app.main.query_one(LibraryPane)
-        library.focus_document(doc.id, True, True)
-        app.start_guide(doc.id, doc.n_questions)
-        app.notify(f"The sample '{one_line(doc.title, 40)}' is already in the library: it is selected.")
+        new = add_new_questions(app, doc, load_questions(questions))
+    except (SealDeskError, OSError, sqlite3.Error) as exc:
+        app.notify(one_line(str(exc), 200), severity="error")
         return None
-    return add_documents(
-        app, [str(document)], str(questions), then=lambda doc: app.start_guide(doc.id, doc.n_questions)
-    )
+    app.document_id = doc.id
+    library = app.main.query_one(LibraryPane)
+    library.focus_document(doc.id, True, True)
+    app.start_guide(doc.id, doc.n_questions)
+    where = "" if doc.path == str(document) else f" (from {one_line(Path(doc.path).name, 40)})"
+    got = f"{len(new)} of its questions added" if new else "no new questions"
+    app.notify(f"The sample '{one_line(doc.title, 40)}' is already in the library{where}: it is selected, {got}.")
+    return None
 
 
 MAX_QUESTIONS_FILE = 8 * 2**20
+
+
+def add_new_questions(app: WorkflowHost, doc: Document, found: Sequence[Question]) -> list[Question]:
+    """Store the questions `doc` lacks (by normalised text; repeats in `found` once), each with the passage it
+    shares most words with, in one transaction; `doc` gets them too. Returns the new ones."""
+    from seal_desk.knowledge.grading import normalize
+    from seal_desk.knowledge.questions import attach
+
+    have = {normalize(q.question) for p in doc.passages for q in p.questions}
+    new = list({normalize(q.question): q for q in found if normalize(q.question) not in have}.values())
+    counts = [len(p.questions) for p in doc.passages]
+    attach(doc, new)
+    app.workspace.add_questions([(p.id, q) for p, n in zip(doc.passages, counts) for q in p.questions[n:]])
+    if new:
+        app.workspace_changed.publish("questions")
+    return new
 
 
 def import_questions(app: WorkflowHost, doc_id: int, path: str) -> int:
     """Read a questions file (JSON/JSONL, question<TAB>answer lines, Q:/A: blocks, as `--questions`) into a
     document: each question goes to the passage it shares most words with; ones it has already are skipped.
     Returns how many were added; a bad file is one error line."""
-    from seal_desk.knowledge.grading import normalize
-    from seal_desk.knowledge.questions import attach, load_questions
+    from seal_desk.knowledge.questions import load_questions
 
     try:
-        if Path(path).stat().st_size > MAX_QUESTIONS_FILE:
+        if Path(path).is_file() and Path(path).stat().st_size > MAX_QUESTIONS_FILE:  # missing: load_questions says so
             raise InputError(f"{path}: over {MAX_QUESTIONS_FILE // 2**20} MB, too big for a questions file")
         found = load_questions(path)
         doc = app.workspace.document(doc_id)
-        have = {normalize(q.question) for p in doc.passages for q in p.questions}
-        new = list({normalize(q.question): q for q in found if normalize(q.question) not in have}.values())
-        counts = [len(p.questions) for p in doc.passages]
-        attach(doc, new)
-        app.workspace.add_questions([(p.id, q) for p, n in zip(doc.passages, counts) for q in p.questions[n:]])
+        new = add_new_questions(app, doc, found)
     except (SealDeskError, OSError, sqlite3.Error) as exc:  # one line; the transaction kept all or nothing
         app.notify(one_line(str(exc), 200), severity="error")
         return 0
-    app.workspace_changed.publish("questions")
     skipped = len(found) - len(new)
     note = f" ({skipped} already there or repeated)" if skipped else ""
     name = one_line(Path(path).name, 30)
@@ -286,10 +318,21 @@ def learn(app: WorkflowHost, doc_id: int, fmt: str, k: int, self_edits: dict[int
 
 # outer loop --------------------------------------------------------------------------------------
 def run_outer_loop(
-    app: WorkflowHost, data: str, out: str, rounds: int, passages: int, k: int, evals: int
+    app: WorkflowHost, data: str, out: str, rounds: int, passages: int, k: int, evals: int, ray: str = ""
 ) -> Optional[Job]:
-    """Run (or resume) ReST-EM on a training file; the RL tab shows it."""
+    """Run (or resume) ReST-EM on a training file; the RL tab shows it. `ray`: score the passages on that
+    Ray cluster (auto, local or the head's address; blank: here), whose workers the tab lists."""
     pane = app.main.query_one(RlPane)
+    cluster = None
+    if ray and ray.lower() != "here":
+        import importlib.util
+
+        from seal_desk.restem.cluster import INSTALL, ClusterOptions
+
+        if importlib.util.find_spec("ray") is None:  # without importing it (seconds)
+            app.notify(INSTALL.replace("--ray", "Scoring on a cluster"), severity="error")
+            return None
+        cluster = ClusterOptions(ray, device=app.device_name or "auto")
 
     def work(job: Job):
         from seal_desk.config import OuterLoopConfig
@@ -306,9 +349,10 @@ def run_outer_loop(
             str(Path(data).expanduser().resolve()),
             out,
             cfg,
-            app.model_copy,
+            app.model_copier(app.device_name or "auto") if cluster else app.model_copy,
             on_event=job.emit,
             cancel=job.cancel,
+            cluster=cluster,
         )
 
     job = Job("rl", "Outer loop (ReST-EM)", on_event=pane.handle_event, on_end=pane.finish)

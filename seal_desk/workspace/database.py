@@ -140,7 +140,6 @@ class Workspace:
         self.folder = (Path(folder).expanduser() if folder else data_home()).resolve()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.adapters_dir.mkdir(exist_ok=True)
         except OSError as exc:
             raise InputError(f"{self.folder}: cannot create workspace ({exc.strerror or exc})") from None
         self._lock = threading.RLock()
@@ -154,6 +153,10 @@ class Workspace:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{self.folder / 'workspace.db'}: not a usable workspace database ({exc})") from None
+        try:  # after the database: a folder that is no workspace is left as it was
+            self.adapters_dir.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{self.folder}: cannot create workspace ({exc.strerror or exc})") from None
 
     @property
     def adapters_dir(self) -> Path:
@@ -184,7 +187,8 @@ class Workspace:
                 yield self.db
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # an I/O error (a full disk) has rolled it back already
+                    self.db.execute("ROLLBACK")
                 raise
 
     def close(self) -> None:
@@ -296,14 +300,26 @@ class Workspace:
 
     # adapters --------------------------------------------------------------------------------
     def new_adapter_path(self, name: str) -> Path:
+        """A new folder under adapters/ for an adapter named `name`, made (empty) at once so that no other run, in
+        this process or another, is given it too; AdapterHost.save fills it, `release_adapter_path` gives it back."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40].strip("-") or "adapter"
-        path = self.adapters_dir / f"{stamp}-{safe}"
         n = 1
-        while path.exists():
-            n += 1
-            path = self.adapters_dir / f"{stamp}-{safe}-{n}"
-        return path
+        while True:
+            path = self.adapters_dir / (f"{stamp}-{safe}" if n == 1 else f"{stamp}-{safe}-{n}")
+            try:
+                path.mkdir(parents=True)
+                return path
+            except FileExistsError:
+                n += 1
+
+    @staticmethod
+    def release_adapter_path(path: Path) -> None:
+        """Remove a folder from `new_adapter_path` that no adapter was saved in (the save failed or never came)."""
+        try:
+            Path(path).rmdir()
+        except OSError:  # gone already, or holds an adapter after all
+            pass
 
     def add_adapter(
         self, name: str, path: Path, sha256: str, document_id: Optional[int], model: str, config: dict
@@ -374,6 +390,15 @@ class Workspace:
                 (status, json.dumps(summary), time.time(), adapter_id, run_id),
             )
 
+    def end_run(self, run_id: int, status: str, summary: dict) -> None:
+        """Record that a run ended early ("failed", "cancelled") if the database can take it. When it cannot (a
+        full disk), the run stays 'running' until the next open marks it interrupted, and the error the caller
+        is raising stays the one the user sees."""
+        try:
+            self.finish_run(run_id, status, summary)
+        except sqlite3.Error:
+            pass
+
     def runs(self, document_id: Optional[int] = None) -> list[RunRecord]:
         sql, args = "SELECT * FROM runs", ()
         if document_id is not None:
@@ -397,13 +422,32 @@ class Workspace:
         return [dict(r) for r in self._rows("SELECT * FROM results WHERE run_id=? ORDER BY id", (run_id,))]
 
     def mark_stale_runs(self) -> int:
-        """Runs left 'running' by a process that no longer exists become 'interrupted'."""
+        """Runs left 'running' by a process that no longer exists become 'interrupted' (and what killed saves
+        left under adapters/ goes, see `tidy`); returns how many runs."""
         stale = [r["id"] for r in self._rows("SELECT id, pid FROM runs WHERE status='running'") if not _alive(r["pid"])]
         with self.tx() as db:
             db.executemany(
                 "UPDATE runs SET status='interrupted', finished_at=? WHERE id=?", [(time.time(), i) for i in stale]
             )
+        self.tidy()
         return len(stale)
+
+    def tidy(self, older_than: float = 3600.0) -> None:
+        """Remove what a killed save left under adapters/: its temp folders (.saving-*) and the empty folders
+        reserved for adapters that never came, once older than `older_than` seconds (a save under way is younger)."""
+        import shutil
+
+        now = time.time()
+        for path in self.adapters_dir.iterdir() if self.adapters_dir.is_dir() else ():
+            try:
+                if path.is_symlink() or not path.is_dir() or now - path.stat().st_mtime < older_than:
+                    continue
+                if path.name.startswith(".saving-"):
+                    shutil.rmtree(path, ignore_errors=True)
+                elif not any(path.iterdir()):
+                    path.rmdir()
+            except OSError:  # another process tidied it first
+                pass
 
     # continual updates -----------------------------------------------------------------------
     def record_update(

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from seal_desk.cli.main import main
+from seal_desk.cli.main import build_parser, main
 
 FAST = ["--epochs", "2", "--max-new-tokens", "12", "--rank", "4", "--alpha", "8"]
 
@@ -435,3 +435,16 @@ def test_bench_strict_lax_floor_new_conditions_learner_and_table(tmp_path):
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**res, "seed": 7}))
     assert main(["bench", "table", str(plain), str(other)]) == 2
+
+
+def test_stop_loss_flag_reaches_the_inner_loop_and_is_checked(tmp_path, capsys):
+    from seal_desk.cli.setup import flags
+
+    args = build_parser().parse_args(["learn", "notes.md", "--stop-loss", "0.1"])
+    assert flags(args)["inner"]["stop_loss"] == 0.1
+    note = tmp_path / "note.md"
+    note.write_text("Zorblat Industries was founded in 1987 in Velmora.")
+    ws = ["--workspace", str(tmp_path / "ws")]
+    assert main(["-m", "tiny-random", *ws, "learn", str(note), "--stop-loss", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("--stop-loss must be 0 (train every epoch) or more") and "Traceback" not in "".join(err)

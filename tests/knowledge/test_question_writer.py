@@ -107,3 +107,20 @@ def test_engine_writes_questions_with_the_tiny_model(tiny_engine, passage):
     assert out and all(q.source in ("generated", "cloze") for q in out) and len(out) <= 2
     [message] = [e for e in seen if isinstance(e, Message)]
     assert "cloze" in message.text or "kept" in message.text
+
+
+def test_tally_sums_passages_into_one_line():
+    from collections import Counter
+
+    from seal_desk.knowledge.question_writer import DUPLICATE, NOT_IN_PASSAGE, WrittenQuestions
+
+    one = WrittenQuestions([Question("q?", "a", "generated")], 2, 1, 0, Counter({NOT_IN_PASSAGE: 1}))
+    two = WrittenQuestions([Question("c", "b", "cloze")], 1, 0, 1, Counter({DUPLICATE: 1}))
+    total = WrittenQuestions.total([one, two])
+    assert (len(total.questions), total.written, total.kept, total.cloze) == (2, 3, 1, 1)
+    assert total.tally() == (
+        "wrote 2 question(s): 1 checked model question(s), 1 cloze; dropped 2 (1 answer not in the passage, 1 duplicate)"
+    )
+    assert WrittenQuestions.total([]).tally() == (
+        "wrote 0 question(s): 0 checked model question(s), 0 cloze; the model wrote no usable Q:/A: pairs"
+    )

@@ -155,3 +155,27 @@ def test_bf16_training_follows_fp32_serial_and_batched(tiny):
     _, batched = train_candidates(host, tiny.tokenizer, SETS, bf16)
     for alone, together in zip(serial, batched):
         assert abs(alone.final_loss - together.final_loss) < 0.05 * alone.first_loss
+
+
+def test_the_convergence_stop_ends_a_candidate_alone_and_stacked_alike(tiny):
+    """cfg.stop_loss ends training after the first epoch whose mean loss is under it, one candidate at a time or
+    side by side (a stopped candidate drops out of the batch; the others go on unchanged)."""
+    from seal_desk.model.adapters import AdapterHost
+
+    cfg = InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=6, lr=5e-2)
+    host = AdapterHost(tiny.model)
+    losses = []
+    train(host, tiny.tokenizer, SETS[0], cfg, on_event=lambda e: losses.append((e.epoch, e.loss)))
+    second = [loss for epoch, loss in losses if epoch == 2]
+    stop = replace(cfg, stop_loss=sum(second) / len(second) + 1e-4)  # set 0 stops after its 2nd epoch
+    serial, reports = [], []
+    for seqs in SETS:
+        reports.append(train(host, tiny.tokenizer, seqs, stop))
+        serial.append(_slot_weights(host))
+    assert reports[0].steps == 2 * len(SETS[0]) < cfg.epochs * len(SETS[0])
+    stack, stacked = train_candidates(host, tiny.tokenizer, SETS, stop)
+    assert [r.steps for r in stacked] == [r.steps for r in reports]
+    for i in range(len(SETS)):
+        stack.export(i)
+        for name, weight in _slot_weights(host).items():
+            torch.testing.assert_close(weight, serial[i][name], rtol=1e-3, atol=1e-4)

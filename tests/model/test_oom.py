@@ -188,7 +188,8 @@ def test_learn_out_of_memory_at_one_row_is_one_line_and_saves_nothing(tiny_engin
     with pytest.raises(ModelError) as caught:
         tiny_engine.learn(Document("zorblat.txt", passage.title, [passage]), fmt="none", on_event=events.append)
     assert str(caught.value) == (
-        "out of GPU memory even with 1 training sequence at once: try a smaller model, shorter passages, or --quant nf4"
+        "out of GPU memory even with 1 training sequence at once: try a smaller model, shorter passages "
+        "(a lower --max-seq-len), or --quant nf4"
     )
     assert caught.value.__context__ is None  # no chained traceback
     assert tiny_engine.workspace.adapters() == [] and not tiny_engine.trained
@@ -226,7 +227,7 @@ def test_cli_learn_prints_the_halving_and_the_error_in_one_line(tmp_path, capsys
     assert "Traceback" not in err
     assert [line for line in err.splitlines() if "error" in line] == [
         "seal-desk: error: out of GPU memory even with 1 training sequence at once: try a smaller model, shorter "
-        "passages, or --quant nf4"
+        "passages (a lower --max-seq-len), or --quant nf4"
     ]
     ws = Workspace(tmp_path / "ws")
     assert len(ws.adapters()) == 1 and sorted(r.status for r in ws.runs()) == ["done", "failed"]

@@ -197,3 +197,48 @@ def test_bench_knowledge_rows_on_the_workers_equal_the_local_rows(cluster, local
         }
 
     assert rows(cluster) == rows()
+
+
+def test_arc_rl_on_the_workers_equals_the_local_run(cluster, local, tmp_path):
+    """`arc rl --ray`: ArcRestEM travels to the workers and scores there, with the cluster taken from the
+    command's request (cluster.requesting, as cli/main.dispatch sets it) rather than an argument."""
+    from functools import partial
+
+    from seal_desk.arc.restem import ArcRestEM
+    from seal_desk.config import FewShotConfig
+    from seal_desk.engine import Engine
+    from seal_desk.model.loader import load_tiny
+    from seal_desk.restem.cluster import requesting
+    from seal_desk.restem.records import RlRecords
+    from seal_desk.restem.start import run_outer_loop
+    from seal_desk.workspace.database import Workspace
+    from tests.arc.arc_helpers import constant_task, flip_task
+
+    settings = FewShotConfig(lora=LoraSettings(r=4, alpha=8), max_examples=4, max_epochs=1, config_max_new_tokens=12)
+    cfg = replace(CFG, rounds=1, passages=2, k=2, eval_times=1, reward="recall")
+
+    def run(name, pool=None):
+        seen, ws = [], Workspace(tmp_path / f"ws-{name}")
+        try:
+            with requesting(pool):
+                run_outer_loop(
+                    Engine(load_tiny(), ws, SETTINGS),
+                    ws,
+                    [constant_task(), flip_task()],
+                    "arc-test",
+                    tmp_path / f"out-{name}",
+                    cfg,
+                    _copier(),
+                    loop=partial(ArcRestEM, settings=settings),
+                    meta={"mode": "arc"},
+                    on_event=seen.append,
+                )
+            outcomes = RlRecords.latest_run(ws).outcomes()
+            return {o.title: (o.prompt, [(c.self_edit, c.rewards) for c in o.candidates]) for o in outcomes}, seen
+        finally:
+            ws.close()
+
+    here, _ = run("arc-local")
+    there, seen = run("arc-ray", cluster)
+    assert set(here) == {"const3", "flip"} and there == here  # the same configs sampled, the same grades
+    assert sum(isinstance(e, WorkerProgress) and e.passages_done > 0 for e in seen) >= 2, "scored on the workers"

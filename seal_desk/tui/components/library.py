@@ -304,8 +304,10 @@ class LibraryPane(Vertical):
 
     def add_documents(self, paths: list[str]) -> bool:
         """Ask the app to load `paths`; False when refused at once (a missing path, a load under way)."""
+        from seal_desk.knowledge.data import looks_like_hub_id
+
         for raw in paths:
-            if not Path(raw).expanduser().exists():
+            if not Path(raw).expanduser().exists() and not looks_like_hub_id(raw):
                 self.app.notify(f"{raw}: no such file or folder", severity="error")
                 return False
         busy = host(self).job_running("documents")  # the app warns about it

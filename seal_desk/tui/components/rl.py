@@ -12,12 +12,26 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, RichLog
 from textual_plotext import PlotextPlot
 
-from seal_desk.events import Event, Message, Progress, RewardScored, RoundFinished
+from seal_desk.events import Event, Message, Progress, RewardScored, RoundFinished, WorkerProgress
 from seal_desk.restem.records import RlRecords
 from seal_desk.tui.formatting import one_line
 from seal_desk.tui.host import host
 from seal_desk.tui.messages import CancelRequested, OuterLoopRequested
 
+RAY_HELP = (
+    "Score passages on a Ray cluster (pip install 'seal-desk[cluster]'): blank scores here; auto joins the "
+    "cluster `ray start --head` made; local starts one on this machine; or the head's host:port. The "
+    "workspace, selection and generator fine-tuning stay here."
+)
+WORKER_COLUMNS = (
+    ("worker", "worker"),
+    ("host", "host"),
+    ("device", "device"),
+    ("state", "state"),
+    ("done", "passages"),
+    ("seconds", "s/passage"),
+    ("rate", "passages/h"),
+)
 NUMBERS = (
     ("rl-n-rounds", "rounds", "2"),
     ("rl-n-passages", "passages", "50"),
@@ -35,18 +49,20 @@ class RewardPlot(PlotextPlot):
         self.mean: list[float] = []
         self.baseline: list[float] = []
         self.round_starts: list[int] = []
+        self.last_round = 0
 
     def on_mount(self) -> None:
         super().on_mount()
         self.draw()
 
     def reset(self) -> None:
-        self.best, self.mean, self.baseline, self.round_starts = [], [], [], []
+        self.best, self.mean, self.baseline, self.round_starts, self.last_round = [], [], [], [], 0
         self.draw()
 
     def add(self, event: RewardScored) -> None:
-        if event.index == 0 and self.best:
+        if self.best and event.round != self.last_round:  # (on a cluster, passages arrive in any order)
             self.round_starts.append(len(self.best) + 1)
+        self.last_round = event.round
         rewards = event.rewards or (0.0,)
         self.best.append(max(rewards))
         self.mean.append(sum(rewards) / len(rewards))
@@ -82,6 +98,8 @@ class RlPane(Vertical):
             yield Input(placeholder="training passages with questions (SQuAD / SEAL JSON)", id="rl-data", compact=True)
             yield Label(" out", classes="rl-num-label")
             yield Input(placeholder="run folder (same folder resumes)", id="rl-out", compact=True)
+            yield Label(" ray", classes="rl-num-label")
+            yield Input(placeholder="here", id="rl-ray", compact=True, tooltip=RAY_HELP)
         with Horizontal(classes="form-row", id="rl-row2"):
             for widget_id, label, value in NUMBERS:
                 yield Label(label, classes="rl-num-label")
@@ -94,6 +112,7 @@ class RlPane(Vertical):
             id="rl-info",
         )
         yield RewardPlot(id="rl-plot")
+        yield DataTable(id="rl-workers", cursor_type="none", zebra_stripes=True)
         yield DataTable(id="rl-rounds", cursor_type="row", zebra_stripes=True)
         yield RichLog(id="rl-log", markup=False, wrap=True, max_lines=500)
 
@@ -101,6 +120,10 @@ class RlPane(Vertical):
         table = self.query_one("#rl-rounds", DataTable)
         for col in ("round", "passages", "mean reward", "mean best", "baseline", "kept", "SFT loss", "generator"):
             table.add_column(col)
+        workers = self.query_one("#rl-workers", DataTable)
+        for key, label in WORKER_COLUMNS:
+            workers.add_column(label, key=key)
+        workers.display = False  # shown once a run scores on a cluster
         self.show_last_run()
 
     # the last run, from the workspace -------------------------------------------------------------
@@ -171,7 +194,13 @@ class RlPane(Vertical):
             return
         self.post_message(
             OuterLoopRequested(
-                data, out, numbers["rl-n-rounds"], numbers["rl-n-passages"], numbers["rl-n-k"], numbers["rl-n-evals"]
+                data,
+                out,
+                numbers["rl-n-rounds"],
+                numbers["rl-n-passages"],
+                numbers["rl-n-k"],
+                numbers["rl-n-evals"],
+                self.query_one("#rl-ray", Input).value.strip(),
             )
         )
 
@@ -182,6 +211,9 @@ class RlPane(Vertical):
     def begin(self) -> None:
         self.query_one(RewardPlot).reset()
         self.query_one("#rl-rounds", DataTable).clear()
+        workers = self.query_one("#rl-workers", DataTable)
+        workers.clear()
+        workers.display = False
         self.query_one(RichLog).clear()
         self.query_one("#rl-start", Button).disabled = True
         self.query_one("#rl-cancel", Button).disabled = False
@@ -204,7 +236,9 @@ class RlPane(Vertical):
             self._fill_rounds(records)
 
     def handle_event(self, event: Event) -> None:
-        if isinstance(event, RewardScored):
+        if isinstance(event, WorkerProgress):
+            self.show_worker(event)
+        elif isinstance(event, RewardScored):
             self.query_one(RewardPlot).add(event)
             rewards = " ".join(f"{x:.2f}" for x in event.rewards)
             self._log(
@@ -231,6 +265,28 @@ class RlPane(Vertical):
             )
         elif isinstance(event, Message):
             self._log(event.text, "yellow" if event.level != "info" else "")
+
+    def show_worker(self, event: WorkerProgress) -> None:
+        """A cluster worker's row (`--ray`): where it runs, its state, passages done and throughput."""
+        table = self.query_one("#rl-workers", DataTable)
+        table.display = True
+        rate = event.passages_per_hour
+        cells = {
+            "worker": event.worker,
+            "host": one_line(event.host or "—", 20),
+            "device": one_line(event.device or "—", 16),
+            "state": event.state,
+            "done": str(event.passages_done),
+            "seconds": f"{event.seconds_per_passage:.1f}" if event.passages_done else "—",
+            "rate": f"{rate:.0f}" if rate else "—",
+        }
+        if event.worker not in table.rows:
+            table.add_row(*cells.values(), key=event.worker)
+        else:
+            for key, value in cells.items():
+                table.update_cell(event.worker, key, value, update_width=True)  # host, device: known once loaded
+        if event.state == "died":
+            self._log(f"worker {event.worker} ({event.host or '?'}) died: its passage goes to another worker", "yellow")
 
     def _log(self, text: str, style: str = "") -> None:
         self.query_one(RichLog).write(Text(text, style=style))

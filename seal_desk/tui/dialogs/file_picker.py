@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Label
 
-from seal_desk.knowledge.documents import SUPPORTED
+from seal_desk.knowledge.inputs import INPUT_SUFFIXES
 
 
 class DocumentDirectoryTree(DirectoryTree):
@@ -25,7 +25,7 @@ class DocumentDirectoryTree(DirectoryTree):
         return [
             p
             for p in paths
-            if not p.name.startswith(".") and (p.is_dir() or self.any_file or p.suffix.lower() in SUPPORTED)
+            if not p.name.startswith(".") and (p.is_dir() or self.any_file or p.suffix.lower() in INPUT_SUFFIXES)
         ]
 
 

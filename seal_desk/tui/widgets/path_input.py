@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.suggester import Suggester
 from textual.widgets import Input
 
-from seal_desk.knowledge.documents import SUPPORTED
+from seal_desk.knowledge.inputs import INPUT_SUFFIXES
 
 
 class PathSuggester(Suggester):
@@ -36,7 +36,7 @@ class PathSuggester(Suggester):
             if name.startswith(".") and not prefix.startswith("."):
                 continue
             is_dir = entry.is_dir()
-            if not is_dir and self.only_supported and entry.suffix.lower() not in SUPPORTED:
+            if not is_dir and self.only_supported and entry.suffix.lower() not in INPUT_SUFFIXES:
                 continue
             completed = name + ("/" if is_dir else "")
             if name == prefix and is_dir and value.endswith("/"):
