@@ -27,7 +27,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     workspace = args.workspace or tempfile.mkdtemp(prefix="seal-desk-first-run-")
-    steps = asyncio.run(capture(workspace, out, args.learner, args.timeout))
+    steps, answers = asyncio.run(capture(workspace, out, args.learner, args.timeout))
     lines = [
         "# The guided first run, driven by scripts/first_run_capture.py",
         "",
@@ -35,12 +35,15 @@ def main() -> int:
         "|---|---|---|---|",
     ]
     lines += [f"| {i} | {key} | {t:.1f} | {guide or '—'} |" for i, (key, t, guide) in enumerate(steps)]
+    lines += ["", "| question | gold | before | after |", "|---|---|---|---|"]
+    lines += [f"| {q} | {g} | {b} | {a} |" for q, g, b, a in answers]
+    lines += ["", f"Workspace: {workspace}; screenshots: {out}/NN.svg (NN = step)."]
     (out / "first-run.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 
 
-async def capture(workspace: str, out: Path, learner: str | None, timeout: float) -> list[tuple[str, float, str]]:
+async def capture(workspace: str, out: Path, learner: str | None, timeout: float) -> tuple[list, list]:
     from textual.widgets import Button
 
     from seal_desk.tui.app import SealDeskApp
@@ -82,7 +85,21 @@ async def capture(workspace: str, out: Path, learner: str | None, timeout: float
         await pilot.pause()
         await until(lambda: not app.jobs, "learning and recall")
         shot("ctrl+t")
-    return steps
+    runs = [r for r in app.workspace.runs() if r.kind == "learn"]
+    if not runs:
+        raise SystemExit("the guided run ended without a learn run in the workspace")
+    rows = app.workspace.results(max(runs, key=lambda r: r.id).id)
+    after = {r["question"]: r for r in rows if r["phase"] == "after"}
+
+    def mark(row) -> str:
+        return f"{'✓' if row['correct'] else '✗'} {row['answer']}"
+
+    answers = [
+        (r["question"], r["gold"], mark(r), mark(after[r["question"]]) if r["question"] in after else "—")
+        for r in rows
+        if r["phase"] == "before"
+    ]
+    return steps, answers
 
 
 if __name__ == "__main__":

@@ -169,12 +169,19 @@ class SealConfig:
         )
 
 
-def layered(preset: Any = None, saved: dict[str, Any] | None = None, flags: dict[str, Any] | None = None) -> SealConfig:
+def layered(
+    preset: Any = None,
+    saved: dict[str, Any] | None = None,
+    flags: dict[str, Any] | None = None,
+    learner_merged: bool = True,
+) -> SealConfig:
     """The one merge of the four config layers, each laid over the one before it:
 
     1. SEAL's paper defaults (the dataclasses above);
     2. the model's preset: `[lora]`, `[inner_loop]` and `[self_edit]` in models/NAME.toml (a
-       `presets.Preset`, or None for a model without one);
+       `presets.Preset`, or None for a model without one). A preset that names a learner sets its
+       `[self_edit]` for that learner: with none merged (`learner_merged` False: `--learner none`, or 4-bit
+       weights that cannot hold it) the plain model keeps the paper's self-edit defaults;
     3. the settings saved in the workspace for that model (the TUI's Settings tab), as `to_dict` writes them;
     4. this run's flags (the command line), a partial dict of the same shape, e.g. {"inner": {"epochs": 3}}.
 
@@ -182,7 +189,9 @@ def layered(preset: Any = None, saved: dict[str, Any] | None = None, flags: dict
     """
     cfg = SealConfig()
     if preset is not None:
-        cfg = replace(cfg, inner=preset.inner_config(cfg.inner), self_edit=preset.self_edit_config(cfg.self_edit))
+        own_edits = learner_merged or not getattr(preset, "learner", "")
+        edit = preset.self_edit_config(cfg.self_edit) if own_edits else cfg.self_edit
+        cfg = replace(cfg, inner=preset.inner_config(cfg.inner), self_edit=edit)
     data = cfg.to_dict()
     for layer in (saved, flags):
         data = _merged(data, layer or {})

@@ -53,7 +53,7 @@ class Engine:
     def __init__(self, loaded: LoadedModel, workspace: Optional[Workspace] = None, config: SealConfig | None = None):
         self.loaded = loaded
         self.workspace = workspace
-        self.config = config or layered(loaded.source.preset)  # see config.layered for the layers
+        self.config = config or layered(loaded.source.preset, learner_merged=bool(loaded.learner))  # see config.layered
         self.host = AdapterHost(loaded.model, quantized=loaded.placement.quantization == "nf4")
         self.trained = False  # the training slot holds a just-trained adapter
         self.candidates = None  # StackedLora of the last train_candidates call
@@ -65,7 +65,7 @@ class Engine:
         """The engine factory: `loaded` with its config from all four layers (`config.layered`): paper
         defaults, the model's preset, the settings saved in `workspace` for this model, then `flags`."""
         saved = workspace.get_setting(workspace.config_key(loaded.name)) if workspace is not None else None
-        return cls(loaded, workspace, layered(loaded.source.preset, saved, flags))
+        return cls(loaded, workspace, layered(loaded.source.preset, saved, flags, learner_merged=bool(loaded.learner)))
 
     @property
     def run_config(self) -> SealConfig:
@@ -418,7 +418,7 @@ class Engine:
         config = {
             "model": self.loaded.name,
             "inner": asdict(self.run_config.inner),
-            "learner": _learner_id(self.loaded),
+            "learner": learner_id(self.loaded),
         }
         return self.workspace.add_adapter(name, path, sha, document_id, self.loaded.name, config), str(path)
 
@@ -431,8 +431,8 @@ class Engine:
                 f"(use --model {record.model})"
             )
         trained_with = record.config.get("learner")
-        if trained_with != _learner_id(self.loaded) and "learner" in record.config:
-            now = _learner_id(self.loaded) or "none"
+        if trained_with != learner_id(self.loaded) and "learner" in record.config:
+            now = learner_id(self.loaded) or "none"
             raise InputError(
                 f"adapter #{record.id} was trained with learner {trained_with or 'none'}, the model now "
                 f"has {now} (use --learner {trained_with or 'none'})"
@@ -503,7 +503,8 @@ class Engine:
                     on_event(
                         Message(
                             f"{passage.title[:40]}: every line of its self-edit was dropped by the grounding "
-                            "filter; it is trained on the passage alone",
+                            "filter; it is trained on the passage alone"
+                            + (" and its sentences" if self.run_config.self_edit.sentences else ""),
                             "warning",
                         )
                     )
@@ -538,7 +539,7 @@ class Engine:
             raise
 
 
-def _learner_id(loaded: LoadedModel) -> Optional[str]:
+def learner_id(loaded: LoadedModel) -> Optional[str]:
     """Which learner the resident weights hold (its folder name), so adapters are used on the model they learned on."""
     from pathlib import Path
 

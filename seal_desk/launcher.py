@@ -19,6 +19,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def run_tui(args: argparse.Namespace) -> int:
     """Start the Textual app with the global options of the command line."""
+    from seal_desk.cli.setup import learner_arg
     from seal_desk.tui.app import SealDeskApp
 
     SealDeskApp(
@@ -26,7 +27,7 @@ def run_tui(args: argparse.Namespace) -> int:
         device=args.device,
         quant=args.quant,
         workspace=args.workspace,
-        learner=args.learner,
+        learner=learner_arg(args, args.model),  # --learner, or with --generator base the learner under it
         trust_remote_code=args.trust_remote_code,
     ).run()
     return 0

@@ -31,3 +31,13 @@ def test_a_full_saved_config_wins_over_the_preset():
 
 def test_unknown_keys_are_ignored():
     assert layered(None, {"inner": {"nope": 1}, "other": 2}) == SealConfig()
+
+
+def test_a_preset_s_self_edit_defaults_are_for_its_learner():
+    """Set for the learner the preset names (e.g. a SEAL-trained generator): without it merged (--learner none,
+    4-bit weights) the plain model keeps the paper's self-edit defaults; the rest of the preset stands."""
+    preset = _preset(learner="learners/gen", inner_loop={"epochs": 5}, self_edit={"format": "self-qa"})
+    assert layered(preset).self_edit.format == "self-qa"
+    plain = layered(preset, learner_merged=False)
+    assert plain.self_edit == SealConfig().self_edit and plain.inner.epochs == 5
+    assert layered(_preset(self_edit={"format": "rewrite"}), learner_merged=False).self_edit.format == "rewrite"

@@ -3,12 +3,20 @@ results dicts that seal_desk.bench returns."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.table import Table
 
 
 # bench knowledge and bench table ----------------------------------------------------------------
+def _model(result: dict) -> str:
+    """The model a knowledge table measured, with the learner merged into it when there is one."""
+    learner = result.get("learner")
+    return f"{result['model']} + learner {Path(learner).name}" if learner else f"{result['model']} (no learner)"
+
+
 def knowledge_table(result: dict) -> Table:
-    table = Table(title=f"bench knowledge — {result['model']}, n={result['n']}")
+    table = Table(title=f"bench knowledge — {_model(result)}, n={result['n']}")
     for col in ("condition", "strict", "95% CI", "lax", "F1", "tokens/passage", "s/passage"):
         table.add_column(col, justify="left" if col == "condition" else "right")
     for s in result["conditions"].values():
@@ -37,7 +45,7 @@ def knowledge_table(result: dict) -> Table:
 
 def knowledge_markdown(result: dict) -> str:
     lines = [
-        f"Knowledge incorporation, {result.get('setting', 'single passage')}: {result['model']} on {result['device']}, "
+        f"Knowledge incorporation, {result.get('setting', 'single passage')}: {_model(result)} on {result['device']}, "
         f"n={result['n']} passages (seed {result['seed']}), format {result['format']}, k={result['k']}",
         "",
         "| condition | strict accuracy | 95% CI | lax | F1 | tokens trained / passage | s / passage |",

@@ -124,9 +124,30 @@ def gone_detail(strategy: str, adapter_id: Optional[int]) -> str:
     return f"no longer in the folder; what it taught stays in the {strategy} weights"
 
 
+def check_learner(ws, engine, records) -> None:
+    """Updates stack (replay, merge) or answer together (adapters): all must be on the same weights, so a model
+    with another learner merged than the one earlier updates were learned on is a one-line InputError."""
+    from seal_desk.engine import learner_id
+
+    now = learner_id(engine.loaded) or "none"
+    for record in records:
+        if record.adapter_id is None:
+            continue
+        try:
+            was = ws.adapter(record.adapter_id).config.get("learner") or "none"  # before learners: none
+        except InputError:
+            continue
+        if was != now:
+            raise InputError(
+                f"this workspace's updates were learned with learner {was}, the model now has {now} "
+                f"(load it with --learner {was}, or use another workspace)"
+            )
+
+
 def _learn_all(ws, engine, strategy, cfg, records, todo, outcomes, on_event, cancel) -> None:
     from seal_desk.continual.strategies import make
 
+    check_learner(ws, engine, records)
     run_id = ws.start_run("update", engine.loaded.name, engine.run_config.to_dict() | {"strategy": strategy})
     status = "failed"
     try:
@@ -159,6 +180,7 @@ def _learn_all(ws, engine, strategy, cfg, records, todo, outcomes, on_event, can
 
 def _learn_file(ws, engine, learner, source, key: str, sha: str, records, on_event, cancel) -> FileOutcome:
     from seal_desk.continual.strategies import document_sequences
+    from seal_desk.engine import learner_id
     from seal_desk.knowledge.documents import to_document
 
     doc = to_document(source, max_tokens=engine.passage_budget, count_tokens=engine.count_tokens)
@@ -170,7 +192,12 @@ def _learn_file(ws, engine, learner, source, key: str, sha: str, records, on_eve
     except BaseException:
         ws.release_adapter_path(folder)
         raise
-    config = {"model": engine.loaded.name, "inner": asdict(engine.run_config.inner), "continual": learner.name}
+    config = {
+        "model": engine.loaded.name,
+        "learner": learner_id(engine.loaded),
+        "inner": asdict(engine.run_config.inner),
+        "continual": learner.name,
+    }
     _, adapter_id = ws.record_update(
         engine.loaded.name, learner.name, key, sha, doc, (doc.title, folder, update.adapter_sha, config), sequences
     )

@@ -76,6 +76,12 @@ def load(
     (`learner = "..."` in its TOML, a folder beside it, when present).
     """
     source = resolve(name)
+    if learner not in (None, "none") and not quant and source.kind != "tiny":
+        quant_map = (source.preset.quantization if source.preset else None) or {"cuda": "nf4", "cpu": "fp32"}
+        where = device if device != "auto" else ("cuda" if devices.cuda_available() else "cpu")
+        if quant_map.get(where) == "nf4":  # a merge needs weights that can hold it
+            quant = "bf16"
+            on_event(Message(f"{source.name}: loading in bf16, not 4-bit, to merge the learner {Path(learner).name}"))
     loaded = _load(source, device, quant, on_event, trust_remote_code)
     path = learner_folder(source, learner)
     if path is not None and learner is None and loaded.placement.quantization == "nf4":
@@ -110,6 +116,8 @@ def learner_folder(source: ModelSource, learner: Optional[str]) -> Optional[Path
     if learner:
         return Path(learner).expanduser()
     if source.kind == "dir":  # a local folder (e.g. an outer-loop checkpoint) already holds what it was trained from
+        return None
+    if source.kind in ("tiny", "random"):  # random weights: a learner trained on the real ones means nothing here
         return None
     name = source.preset.learner if source.preset is not None else ""
     folder = presets_dir() / name if name else None

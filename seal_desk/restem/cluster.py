@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -153,8 +154,28 @@ class Worker:
             if Path(copier.model).is_absolute():  # a local folder or .gguf on the driver
                 copier = replace(copier, model=self._local(copier.model, Path(scratch)))
             if copier.learner not in (None, "none"):
-                copier = replace(copier, learner=self._local(copier.learner, Path(scratch)))
+                copier = replace(copier, learner=self._learner(copier.learner, Path(scratch)))
             return copier(None)
+
+    def _learner(self, learner: str, scratch: Path) -> str:
+        """The learner as this worker can read it. A fetched one gets the learners it builds on (its card's
+        `on_top_of`, a sibling folder on the driver) fetched beside it, where the merge looks for them."""
+        local = self._local(learner, scratch, into=scratch / "learners")
+        if local == learner:  # held here as on the driver, and so are its siblings
+            return learner
+        from seal_desk.model.learner_weights import CARD
+
+        folder, here, seen = Path(learner), Path(local), set()
+        while True:
+            try:
+                below = json.loads((here / CARD).read_text(encoding="utf-8")).get("on_top_of")
+            except (OSError, ValueError):
+                below = None
+            if not below or below in seen:
+                return local
+            seen.add(below)
+            folder = folder.parent / below
+            here = Path(self._local(str(folder), scratch, into=scratch / "learners", fetch=True))
 
     def _ask(self, method: str, *args):
         if isinstance(self.files, FileServer):  # in this process (tests)
@@ -163,9 +184,10 @@ class Worker:
 
         return ray.get(getattr(self.files, method).remote(*args))
 
-    def _local(self, path: str, scratch: Path) -> str:
+    def _local(self, path: str, scratch: Path, into: Optional[Path] = None, fetch: bool = False) -> str:
         """`path` as this worker can read it: itself when it holds what the driver's holds (same machine,
-        shared disk), else a copy fetched into `scratch`."""
+        shared disk), else a copy fetched into `scratch` (into the folder `into` when given; `fetch`: a copy
+        even when this worker holds the same)."""
         if self.files is None:  # one machine: the driver's paths are ours
             return path
         wanted = self._ask("manifest", path)
@@ -173,10 +195,10 @@ class Worker:
             if Path(path).exists():
                 return path
             raise ClusterError(f"{path}: neither on this worker nor on the driver")
-        if manifest(path) == wanted:
+        if manifest(path) == wanted and not fetch:
             return path
         digest = hashlib.sha1(path.encode()).hexdigest()[:12]
-        root = scratch / digest / (Path(path).name or "model")
+        root = (into or scratch / digest) / (Path(path).name or "model")
         for rel, size, _ in wanted:
             target = root / rel if rel else root
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -370,7 +392,8 @@ class Cluster:
         try:
             with _real_stderr():
                 if address == "local":
-                    ray.init(include_dashboard=False, **quiet)
+                    # workers at the driver's priority: Ray's default (nice 15) starves them on a shared machine
+                    ray.init(include_dashboard=False, _system_config={"worker_niceness": 0}, **quiet)
                 else:
                     ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -576,7 +599,7 @@ def opened(
     that one, left open (its workers stay warm for the caller's next run; it must hold `copier`'s model)."""
     if isinstance(options, Cluster) and copier is not None and hasattr(copier, "portable"):
         wanted, held = _absolute(copier.portable()), options.copier
-        if (wanted.model, wanted.learner, wanted.quant) != (held.model, held.learner, held.quant):
+        if (wanted.model, _learner_of(wanted), wanted.quant) != (held.model, _learner_of(held), held.quant):
             raise InputError(
                 f"the open cluster's workers hold {held.model} (learner {held.learner}, quant {held.quant or 'auto'}), "
                 f"not {wanted.model} (learner {wanted.learner}, quant {wanted.quant or 'auto'})"
@@ -586,6 +609,20 @@ def opened(
         return
     with Cluster(options, copier, on_event) as cluster:
         yield cluster
+
+
+def _learner_of(copier) -> str:
+    """The learner a copier's model gets merged: its folder, or "none" (None stands for the preset's)."""
+    if copier.learner is not None:
+        return copier.learner
+    from seal_desk.model.loader import learner_folder
+    from seal_desk.model.source import resolve
+
+    try:
+        folder = learner_folder(resolve(copier.model), None)
+    except SealDeskError:
+        return "the preset's"
+    return str(folder.resolve()) if folder is not None else "none"
 
 
 def _absolute(copier):

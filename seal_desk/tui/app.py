@@ -483,7 +483,8 @@ class SealDeskApp(App[None]):
         from seal_desk.model.presets import get_preset
 
         saved = self.workspace.get_setting(self.workspace.config_key(self.model_choice))
-        return layered(get_preset(self.model_choice), saved)  # the model not loaded yet: same layers as Engine.open
+        # the model not loaded yet: the same layers as Engine.open, the preset's learner taken as merged
+        return layered(get_preset(self.model_choice), saved, learner_merged=self.learner != "none")
 
     @property
     def model_choice(self) -> str:

@@ -98,3 +98,22 @@ def test_schema_v2_workspace_gains_the_updates_table(tmp_path):
     assert ws.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert ws.updates("m", "adapters") == []
     ws.close()
+
+
+def test_updates_learned_with_another_learner_are_not_mixed(tmp_path, folder, capsys):
+    """Updates stack or answer together, so they must all be on the same weights: a model with another learner
+    merged than the one earlier updates were learned on stops with one line, and nothing is learned."""
+    code, first = _update(tmp_path, folder, capsys)
+    assert code == 0 and first["learned"] == 2
+    with sqlite3.connect(tmp_path / "ws" / "workspace.db") as db:
+        rows = db.execute("SELECT id, config FROM adapters").fetchall()
+        assert all(json.loads(config)["learner"] is None for _, config in rows)  # recorded: no learner
+        for adapter_id, config in rows:
+            db.execute(
+                "UPDATE adapters SET config = ? WHERE id = ?",
+                (json.dumps(json.loads(config) | {"learner": "another-learner"}), adapter_id),
+            )
+    (folder / "zorblat.txt").write_text("Zorblat Industries was founded in 1991 by Ivo Petrov.")
+    code = main(["-m", "tiny-random", "-w", str(tmp_path / "ws"), "update", str(folder), *FAST])
+    assert code == 2
+    assert "learned with learner another-learner, the model now has none" in capsys.readouterr().err

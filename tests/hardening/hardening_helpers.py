@@ -51,6 +51,15 @@ def dump(folder: Path) -> dict:
     return {"tables": tables, "files": files}
 
 
+def record(*cells) -> None:
+    """With HARDENING_MATRIX=FILE set, append one row of the matrix (case, outcome...) to FILE, tab-separated:
+    how docs/results.md's table is made. Without it, nothing."""
+    path = os.environ.get("HARDENING_MATRIX")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("\t".join(str(c).replace("\t", " ").replace("\n", " ") for c in cells) + "\n")
+
+
 def one_line_error(err: str) -> str:
     """The one line of stderr, checked: `seal-desk: error: ...` and nothing else (no traceback)."""
     assert "Traceback" not in err, err

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hardening_helpers import FAST, ROOT, TINY, dump, one_line_error
+from hardening_helpers import FAST, ROOT, TINY, dump, one_line_error, record
 
 from seal_desk.cli.main import main
 
@@ -261,9 +261,18 @@ def test_bad_input_is_one_line_exit_2_workspace_unchanged(
     before = dump(target)
     code = main(argv)
     line = one_line_error(capsys.readouterr().err)
+    unchanged = dump(target) == before
+    record(
+        "cli",
+        case,
+        " ".join(a.replace(str(inputs), "IN").replace(str(ws), "WS") for a in argv[2:]),
+        code,
+        line,
+        unchanged,
+    )
     assert code == 2
     assert message in line, line
-    assert dump(target) == before, "the workspace changed"
+    assert unchanged, "the workspace changed"
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import os
 import re
 
 import pytest
-from hardening_helpers import dump
+from hardening_helpers import dump, record
 from textual.widgets import Input
 from tui_helpers import FACTS, drive, errors, make_app, wait_for
 
@@ -90,6 +90,7 @@ def test_bad_input_in_the_tui_is_one_notification_workspace_unchanged(tmp_path, 
                 await pilot.click("#set-save")
             text = await failed(pilot, count)
             outcomes[case] = (expected in text and _own_words(text), text, dump(workspace.folder) == before)
+            record("tui", case, kind, "notification", text, outcomes[case][2])
             if kind == "settings":
                 app.screen.query_one(name, Input).value = "1" if name != "#set-lr" else "0.001"
         assert app.is_running

@@ -71,3 +71,34 @@ def test_loading_keeps_freed_memory_in_the_heap(local_model, monkeypatch):
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert allocator._done is glibc  # mallopt took both settings; a second call is a no-op
     assert allocator.keep_freed_memory() is glibc
+
+
+def test_an_explicit_learner_loads_16_bit_weights_where_4_bit_would_be_chosen(monkeypatch, tmp_path):
+    """A learner is merged into the weights, which 4-bit NF4 cannot hold: asked for one (e.g. pinned on a Ray
+    worker that lands on a GPU), the default precision becomes bf16, with a line saying so."""
+    import seal_desk.model.learner_weights as lw
+    import seal_desk.model.loader as loader
+    from seal_desk.events import Message
+
+    seen, said = {}, []
+
+    class Loaded:
+        learner = None
+        placement = devices.Placement("cpu", "bf16")
+
+    def fake_load(source, device, quant, on_event, trust):
+        seen["quant"] = quant
+        return Loaded()
+
+    monkeypatch.setattr(loader, "_load", fake_load)
+    monkeypatch.setattr(lw, "apply_learner", lambda loaded, path: {"passages": 1, "questions": 1})
+    from dataclasses import replace
+
+    source = loader.resolve("random:smollm2-135m")
+    source = replace(source, preset=replace(source.preset, quantization={"cpu": "nf4"}))
+    monkeypatch.setattr(loader, "resolve", lambda name: source)
+    load("random:smollm2-135m", "cpu", "", lambda e: said.append(e), learner=str(tmp_path / "my-learner"))
+    assert seen["quant"] == "bf16"
+    assert any(isinstance(e, Message) and "loading in bf16, not 4-bit" in e.text for e in said)
+    load("random:smollm2-135m", "cpu", "", learner="none")  # no learner: the preset's precision stands
+    assert seen["quant"] == ""

@@ -86,6 +86,33 @@ def test_the_starting_model_and_its_learner_are_fetched_too(tmp_path):
     assert "model.safetensors" in files and seen["learner"] == ["card.json"]
 
 
+def test_a_learner_is_fetched_with_the_learners_it_builds_on_beside_it(tmp_path):
+    """A packed SEAL generator names the learner under it (`on_top_of`, a sibling folder): the merge looks for
+    it beside the fetched copy, so it is fetched there too."""
+    import json
+
+    for name, below in (("top", "middle"), ("middle", "bottom"), ("bottom", None)):
+        (tmp_path / name).mkdir()
+        card = {"kind": "seal-desk learner", **({"on_top_of": below} if below else {})}
+        (tmp_path / name / "seal_desk_learner.json").write_text(json.dumps(card))
+        (tmp_path / name / "adapter_model.safetensors").write_bytes(name.encode())
+    disk = {f"/driver/learners/{n}": tmp_path / n for n in ("top", "middle", "bottom")}
+    disk["/driver/model"] = _checkpoint(tmp_path / "m", "m")
+    seen = {}
+
+    @dataclass(frozen=True)
+    class Chain(Copier):
+        def __call__(self, path=None):
+            here = Path(self.learner)
+            seen["learner"] = here.name
+            seen["beside"] = sorted(p.name for p in here.parent.iterdir())
+            seen["bottom"] = (here.parent / "bottom" / "adapter_model.safetensors").read_bytes()
+            return super().__call__(path)
+
+    Worker(Chain("/driver/model", "/driver/learners/top"), 1, {}, Driver(disk)).load_copy(None)
+    assert seen == {"learner": "top", "beside": ["bottom", "middle", "top"], "bottom": b"bottom"}
+
+
 def test_a_path_nowhere_and_a_path_outside_the_folder_are_refused(tmp_path):
     worker = Worker(Copier("tiny-random"), 1, {}, Driver({}))
     with pytest.raises(ClusterError, match="neither on this worker nor on the driver"):

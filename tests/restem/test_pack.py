@@ -89,6 +89,16 @@ def test_pack_targets_that_would_destroy_something_are_refused(tmp_path):
             check_target(target, run, learners / "base")
     assert check_target(learners / "seal", run, learners / "base") == (learners / "seal").resolve()
     assert (learners / "notes" / "todo.txt").read_text() == "mine"
+    # a run from a packed generator: neither it nor the learner under it may be replaced
+    from seal_desk.model.learner_weights import CARD
+
+    (learners / "seal").mkdir()
+    (learners / "seal" / CARD).write_text(json.dumps({"on_top_of": "base"}))
+    (learners / "base" / CARD).write_text(json.dumps({}))
+    for target in (learners / "seal", learners / "base"):
+        with pytest.raises(InputError, match="learner the run starts from"):
+            check_target(target, run, learners / "seal")
+    assert check_target(learners / "seal-r2", run, learners / "seal") == (learners / "seal-r2").resolve()
 
 
 def test_generator_base_picks_the_learner_a_pack_was_trained_on(tmp_path):
