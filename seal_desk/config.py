@@ -180,8 +180,8 @@ def layered(
     1. SEAL's paper defaults (the dataclasses above);
     2. the model's preset: `[lora]`, `[inner_loop]` and `[self_edit]` in models/NAME.toml (a
        `presets.Preset`, or None for a model without one). A preset that names a learner sets its
-       `[self_edit]` for that learner: with none merged (`learner_merged` False: `--learner none`, or 4-bit
-       weights that cannot hold it) the plain model keeps the paper's self-edit defaults;
+       `[self_edit]` for that learner: without it merged (`learner_merged` False: `--learner none`, another
+       learner, or 4-bit weights that cannot hold it) the model keeps the paper's self-edit defaults;
     3. the settings saved in the workspace for that model (the TUI's Settings tab), as `to_dict` writes them;
     4. this run's flags (the command line), a partial dict of the same shape, e.g. {"inner": {"epochs": 3}}.
 

@@ -28,7 +28,7 @@ from seal_desk.knowledge.question_writer import WrittenQuestions, write_question
 from seal_desk.knowledge.recall import RecallQuestion, RecallReport, ask, evaluate, evaluate_groups, question_ids
 from seal_desk.model.adapters import TRAINING_SLOT, AdapterHost
 from seal_desk.model.generation import generate
-from seal_desk.model.loader import LoadedModel
+from seal_desk.model.loader import LoadedModel, holds_preset_learner
 from seal_desk.workspace.database import Workspace
 
 
@@ -53,7 +53,7 @@ class Engine:
     def __init__(self, loaded: LoadedModel, workspace: Optional[Workspace] = None, config: SealConfig | None = None):
         self.loaded = loaded
         self.workspace = workspace
-        self.config = config or layered(loaded.source.preset, learner_merged=bool(loaded.learner))  # see config.layered
+        self.config = config or layered(loaded.source.preset, learner_merged=holds_preset_learner(loaded))
         self.host = AdapterHost(loaded.model, quantized=loaded.placement.quantization == "nf4")
         self.trained = False  # the training slot holds a just-trained adapter
         self.candidates = None  # StackedLora of the last train_candidates call
@@ -65,7 +65,7 @@ class Engine:
         """The engine factory: `loaded` with its config from all four layers (`config.layered`): paper
         defaults, the model's preset, the settings saved in `workspace` for this model, then `flags`."""
         saved = workspace.get_setting(workspace.config_key(loaded.name)) if workspace is not None else None
-        return cls(loaded, workspace, layered(loaded.source.preset, saved, flags, learner_merged=bool(loaded.learner)))
+        return cls(loaded, workspace, layered(loaded.source.preset, saved, flags, holds_preset_learner(loaded)))
 
     @property
     def run_config(self) -> SealConfig:

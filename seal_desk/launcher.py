@@ -22,12 +22,19 @@ def run_tui(args: argparse.Namespace) -> int:
     from seal_desk.cli.setup import learner_arg
     from seal_desk.tui.app import SealDeskApp
 
+    model = args.model
+    if getattr(args, "generator_mode", "default") == "base" and model is None:  # the model the app will load
+        from seal_desk.workspace.database import Workspace
+
+        ws = Workspace(args.workspace)
+        model = ws.get_setting("model")
+        ws.close()
     SealDeskApp(
         model=args.model,
         device=args.device,
         quant=args.quant,
         workspace=args.workspace,
-        learner=learner_arg(args, args.model),  # --learner, or with --generator base the learner under it
+        learner=learner_arg(args, model),  # --learner, or with --generator base the learner under it
         trust_remote_code=args.trust_remote_code,
     ).run()
     return 0

@@ -47,6 +47,10 @@ def test_default_model_converts_once_to_safetensors(real, cache):
     assert loaded.name == "smollm2-135m" and loaded.placement.device == "cpu"
     assert 130e6 < loaded.n_params < 140e6
     assert loaded.learner and loaded.learner.endswith("smollm2-135m-seal-r1")  # the shipped generator, merged
+    from seal_desk.engine import Engine
+    from seal_desk.model.loader import holds_preset_learner
+
+    assert holds_preset_learner(loaded) and Engine.open(loaded).config.self_edit.format == "self-qa"
     assert any(isinstance(e, Message) and "Converting" in e.text for e in events)
     folder = cache / "smollm2-135m"
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()

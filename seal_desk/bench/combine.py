@@ -53,8 +53,10 @@ def combine(results: list[dict]) -> dict:
             if key in per:  # the same condition in two runs (other settings): keep both, say which run
                 key, label = f"{key} (run {n})", f"{label} (run {n})"
             labels[key], per[key] = label, regrade(r["per_passage"][cond])
+    learners = {r.get("learner") for r in results}
     return {
         **first,
+        "learner": learners.pop() if len(learners) == 1 else "mixed (see each row)",
         "conditions": summarise(per, labels),
         "per_passage": per,
         "combined_from": len(results),

@@ -140,7 +140,8 @@ def check_learner(ws, engine, records) -> None:
         if was != now:
             raise InputError(
                 f"this workspace's updates were learned with learner {was}, the model now has {now} "
-                f"(load it with --learner {was}, or use another workspace)"
+                "(load the model with that learner: --learner DIR, none, or the preset's by default; "
+                "or use another workspace)"
             )
 
 

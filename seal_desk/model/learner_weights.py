@@ -21,9 +21,26 @@ def learner_card(path: str | Path) -> dict:
         card = json.loads((folder / CARD).read_text())
     except (OSError, ValueError):
         raise InputError(f"{folder}: not a seal-desk learner (no readable {CARD})") from None
+    if not isinstance(card, dict):
+        raise InputError(f"{folder}: not a seal-desk learner ({CARD} is not an object)")
     if not (folder / "adapter_model.safetensors").is_file():
         raise InputError(f"{folder}: learner folder has no adapter_model.safetensors")
     return card
+
+
+def learner_chain(path: str | Path) -> list[Path]:
+    """`path` and the learners under it (each card's `on_top_of`, a sibling folder), resolved; it stops at a
+    folder without a readable card."""
+    chain = [Path(path).expanduser().resolve()]
+    while True:
+        try:
+            card = json.loads((chain[-1] / CARD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return chain
+        below = card.get("on_top_of") if isinstance(card, dict) else None
+        if not below or (chain[-1].parent / below).resolve() in chain:
+            return chain
+        chain.append((chain[-1].parent / below).resolve())
 
 
 def apply_learner(loaded, path: str | Path, _seen: frozenset = frozenset()):
@@ -52,4 +69,4 @@ def apply_learner(loaded, path: str | Path, _seen: frozenset = frozenset()):
     return card
 
 
-__all__ = ["CARD", "apply_learner", "learner_card"]
+__all__ = ["CARD", "apply_learner", "learner_card", "learner_chain"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from seal_desk.errors import ModelError
+from seal_desk.errors import ModelError, SealDeskError
 from seal_desk.events import EventSink, Message, Progress, ignore
 from seal_desk.model import allocator
 from seal_desk.model import device as devices
@@ -107,6 +107,38 @@ def learner_summary(card: dict) -> str:
         below = f" over {card['on_top_of']}" if card.get("on_top_of") else ""
         return f"SEAL-trained generator, rounds {card['packed_rounds']}{below}"
     return f"{card.get('passages', '?')} passages, {card.get('questions', '?')} questions"
+
+
+def holds_preset_learner(loaded: LoadedModel) -> bool:
+    """Whether `loaded` has its preset's learner merged, or one under it (`--generator base`): what the preset's
+    `[self_edit]` defaults were chosen for (see config.layered)."""
+    preset = loaded.source.preset
+    if not loaded.learner or preset is None or not preset.learner:
+        return False
+    from seal_desk.model.learner_weights import learner_chain
+
+    return Path(loaded.learner).expanduser().resolve() in learner_chain(presets_dir() / preset.learner)
+
+
+def preset_learner_expected(name: Optional[str], device: str, quant: str, learner: Optional[str]) -> bool:
+    """Before loading: whether `load(name, device, quant, learner=learner)` will merge the preset's learner (or
+    one under it), by the same rules; False when the model cannot be resolved."""
+    try:
+        source = resolve(name)
+    except SealDeskError:
+        return False
+    preset = source.preset
+    if preset is None or not preset.learner or learner == "none" or source.kind in ("tiny", "random", "dir"):
+        return False
+    folder = learner_folder(source, learner)
+    if folder is None:
+        return False
+    from seal_desk.model.learner_weights import learner_chain
+
+    if folder.expanduser().resolve() not in learner_chain(presets_dir() / preset.learner):
+        return False
+    where = device if device not in ("", "auto") else ("cuda" if devices.cuda_available() else "cpu")
+    return learner is not None or (quant or preset.quantization.get(where, "fp32")) != "nf4"
 
 
 def learner_folder(source: ModelSource, learner: Optional[str]) -> Optional[Path]:

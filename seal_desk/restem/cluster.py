@@ -168,9 +168,10 @@ class Worker:
         folder, here, seen = Path(learner), Path(local), set()
         while True:
             try:
-                below = json.loads((here / CARD).read_text(encoding="utf-8")).get("on_top_of")
+                card = json.loads((here / CARD).read_text(encoding="utf-8"))
             except (OSError, ValueError):
-                below = None
+                card = None
+            below = card.get("on_top_of") if isinstance(card, dict) else None
             if not below or below in seen:
                 return local
             seen.add(below)
@@ -393,7 +394,7 @@ class Cluster:
             with _real_stderr():
                 if address == "local":
                     # workers at the driver's priority: Ray's default (nice 15) starves them on a shared machine
-                    ray.init(include_dashboard=False, _system_config={"worker_niceness": 0}, **quiet)
+                    ray.init(address="local", include_dashboard=False, _system_config={"worker_niceness": 0}, **quiet)
                 else:
                     ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from seal_desk.errors import InputError
 from seal_desk.files import write_folder_atomic
-from seal_desk.model.learner_weights import CARD
+from seal_desk.model.learner_weights import CARD, learner_chain
 
 
 def _round_adapter(run: Path, r: int) -> tuple[dict, dict]:
@@ -66,7 +66,7 @@ def check_target(out: str | Path, run: str | Path, learner: str | Path | None) -
         raise InputError(f"--pack {out}: not the run folder, inside it, or above it")
     if learner is not None:
         below = Path(learner).expanduser().resolve()
-        if target in _chain(below):
+        if target in learner_chain(below):
             raise InputError(
                 f"--pack {out}: that is the learner the run starts from (or one it builds on); pick a new folder beside it"
             )
@@ -75,20 +75,6 @@ def check_target(out: str | Path, run: str | Path, learner: str | Path | None) -
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CARD).is_file())):
         raise InputError(f"--pack {out}: exists and is not an earlier pack or learner (it would be replaced)")
     return target
-
-
-def _chain(learner: Path) -> list[Path]:
-    """`learner` and the learners under it (each card's `on_top_of`, a sibling folder), resolved."""
-    chain = [learner]
-    while (chain[-1] / CARD).is_file():
-        try:
-            below = json.loads((chain[-1] / CARD).read_text(encoding="utf-8")).get("on_top_of")
-        except (OSError, ValueError):
-            break
-        if not below or (chain[-1].parent / below).resolve() in chain:
-            break
-        chain.append((chain[-1].parent / below).resolve())
-    return chain
 
 
 def pack_generator(run: str | Path, out: str | Path, summary: dict, meta: dict) -> dict:

@@ -483,8 +483,11 @@ class SealDeskApp(App[None]):
         from seal_desk.model.presets import get_preset
 
         saved = self.workspace.get_setting(self.workspace.config_key(self.model_choice))
-        # the model not loaded yet: the same layers as Engine.open, the preset's learner taken as merged
-        return layered(get_preset(self.model_choice), saved, learner_merged=self.learner != "none")
+        from seal_desk.model.loader import preset_learner_expected
+
+        # the model not loaded yet: the same layers as Engine.open, with its learner as the load will merge it
+        merged = preset_learner_expected(self.model_choice, self.device_name, self.quant, self.learner)
+        return layered(get_preset(self.model_choice), saved, learner_merged=merged)
 
     @property
     def model_choice(self) -> str:

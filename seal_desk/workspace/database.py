@@ -21,6 +21,7 @@ from typing import Any, Optional
 from seal_desk.errors import InputError
 from seal_desk.knowledge.documents import Document, Passage, Question
 from seal_desk.paths import data_home
+from seal_desk.workspace.lock import waiting
 
 SCHEMA_VERSION = 4  # v2 adds the rl_* tables (outer loop); v3 continual_updates (seal-desk update); v4 results.lax
 
@@ -148,9 +149,15 @@ class Workspace:
                 self.folder / "workspace.db", check_same_thread=False, timeout=30, isolation_level=None
             )
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                self._migrate()  # refuses a newer schema, changing nothing
+            elif version < SCHEMA_VERSION:
+                # new or older: one process at a time sets it up (two at once: the second finds it done)
+                with waiting(self.folder / ".setup.lock"):
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                    self._migrate()
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{self.folder / 'workspace.db'}: not a usable workspace database ({exc})") from None
         try:  # after the database: a folder that is no workspace is left as it was
@@ -182,7 +189,7 @@ class Workspace:
     def tx(self) -> Iterator[sqlite3.Connection]:
         """One transaction: committed whole or rolled back whole."""
         with self._lock:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")  # the write lock now (waited for), not at the first write
             try:
                 yield self.db
                 self.db.execute("COMMIT")

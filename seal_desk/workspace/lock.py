@@ -1,4 +1,5 @@
-"""One run at a time: an exclusive lock on a file, taken without waiting (flock, so a killed run frees it)."""
+"""One run at a time: an exclusive lock on a file, taken without waiting (flock, so a killed run frees it); and
+one setup at a time: the same lock, waited for."""
 
 from __future__ import annotations
 
@@ -43,3 +44,16 @@ def exclusive(path: str | Path, what: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
     finally:
         fh.close()
+
+
+@contextmanager
+def waiting(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` for the block, waiting for any other process that holds it."""
+    import fcntl
+
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

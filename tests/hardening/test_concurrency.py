@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -95,3 +96,36 @@ def test_opening_the_workspace_leaves_a_save_under_way_alone(tmp_path):
     ws.mark_stale_runs()
     assert not saving.exists() and not reserved.exists()
     ws.close()
+
+
+def _open_and_write(path, barrier, results) -> None:
+    from seal_desk.workspace.database import Workspace
+
+    barrier.wait()
+    try:
+        ws = Workspace(path)
+        ws.set_setting(f"opened-by-{os.getpid()}", True)
+        ws.close()
+        results.put("ok")
+    except Exception as exc:  # what the user would see: must not happen
+        results.put(repr(exc))
+
+
+def test_processes_opening_a_new_workspace_at_once_all_get_it():
+    """Three processes create the same new workspace at the same moment (the TUI and a cron `update`, first day):
+    one sets it up, the others wait for it; none gets `database is locked`. Setup used to race: ~1 in 4."""
+    import multiprocessing
+    import tempfile
+
+    context = multiprocessing.get_context("fork")
+    for _ in range(8):
+        path = Path(tempfile.mkdtemp()) / "ws"
+        barrier, results = context.Barrier(3), context.Queue()
+        procs = [context.Process(target=_open_and_write, args=(path, barrier, results)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [results.get(timeout=5) for _ in procs] == ["ok"] * 3
+        with sqlite3.connect(path / "workspace.db") as db:
+            assert db.execute("SELECT COUNT(*) FROM settings WHERE key LIKE 'opened-by-%'").fetchone()[0] == 3

@@ -102,3 +102,20 @@ def test_an_explicit_learner_loads_16_bit_weights_where_4_bit_would_be_chosen(mo
     assert any(isinstance(e, Message) and "loading in bf16, not 4-bit" in e.text for e in said)
     load("random:smollm2-135m", "cpu", "", learner="none")  # no learner: the preset's precision stands
     assert seen["quant"] == ""
+
+
+def test_the_preset_s_learner_is_expected_as_the_load_will_merge_it(tmp_path):
+    """What the TUI's Settings show before the model loads: the preset's [self_edit] is for its learner (or the
+    one under it, --generator base); another learner, none, 4-bit weights or a random model do not have it."""
+    from seal_desk.model.loader import preset_learner_expected
+    from seal_desk.paths import presets_dir
+
+    below = str(presets_dir() / "learners" / "smollm2-135m-paraphrase-v2")
+    assert preset_learner_expected("smollm2-135m", "cpu", "", None)
+    assert preset_learner_expected("smollm2-135m", "cpu", "", below)  # --generator base
+    assert preset_learner_expected("smollm2-135m", "cpu", "nf4", below)  # explicit: loaded in bf16
+    assert not preset_learner_expected("smollm2-135m", "cpu", "nf4", None)  # the preset's is skipped in 4-bit
+    assert not preset_learner_expected("smollm2-135m", "cpu", "", "none")
+    assert not preset_learner_expected("smollm2-135m", "cpu", "", str(tmp_path / "my-learner"))
+    assert not preset_learner_expected("random:smollm2-135m", "cpu", "", None)
+    assert not preset_learner_expected("tiny-random", "cpu", "", None)
