@@ -17,7 +17,9 @@ def test_presets_cover_the_paper_models():
         assert name in presets
     smol = presets["smollm2-135m"]
     assert smol.lora.r == 32 and smol.lora.alpha == 64 and smol.inner_loop["lr"] == 1e-3
-    assert smol.quantization == {"cuda": "nf4", "cpu": "fp32"}
+    # bf16 on a GPU (270 MB), so the shipped SEAL-trained generator, a learner merged at load, fits in it
+    assert smol.quantization == {"cuda": "bf16", "cpu": "fp32"}
+    assert smol.learner == "learners/smollm2-135m-seal-r1" and smol.self_edit["format"] == "self-qa"
     inner = smol.inner_config()
     assert inner.epochs == 10 and inner.lora.target_modules[0] == "q_proj"
 
