@@ -55,18 +55,26 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+DEFAULT_QUANT = {"cuda": "nf4", "cpu": "fp32"}  # a model without a preset's [quantization]
+
+
+def default_quant(requested: str = "auto", quant_by_device: dict[str, str] | None = None) -> str:
+    """The weight precision `choose` picks on `requested` when no quant is asked for (nothing checked)."""
+    device = requested if requested not in ("", "auto") else ("cuda" if cuda_available() else "cpu")
+    return (quant_by_device or DEFAULT_QUANT).get(device, "fp32")
+
+
 def choose(requested: str = "auto", quant_by_device: dict[str, str] | None = None, quant: str = "") -> Placement:
     """Pick the device and the weight precision for it."""
     import torch
 
-    quant_by_device = quant_by_device or {"cuda": "nf4", "cpu": "fp32"}
     if requested not in DEVICES:
         raise ModelError(f"unknown device '{requested}': choose one of {', '.join(DEVICES)}")
     if requested == "auto":
         requested = "cuda" if cuda_available() else "cpu"
     if requested == "cuda" and not cuda_available():
         raise ModelError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU; use --device cpu")
-    quantization = quant or quant_by_device.get(requested, "fp32")
+    quantization = quant or default_quant(requested, quant_by_device)
     if quantization == "nf4":  # CUDA, or the CPU (bitsandbytes' CPU kernels: slow, see CPU_NF4_NOTE)
         _check_bitsandbytes()
     return Placement(requested, quantization)

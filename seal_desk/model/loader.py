@@ -77,9 +77,7 @@ def load(
     """
     source = resolve(name)
     if learner not in (None, "none") and not quant and source.kind != "tiny":
-        quant_map = (source.preset.quantization if source.preset else None) or {"cuda": "nf4", "cpu": "fp32"}
-        where = device if device != "auto" else ("cuda" if devices.cuda_available() else "cpu")
-        if quant_map.get(where) == "nf4":  # a merge needs weights that can hold it
+        if devices.default_quant(device, _quant_map(source)) == "nf4":  # a merge needs weights that can hold it
             quant = "bf16"
             on_event(Message(f"{source.name}: loading in bf16, not 4-bit, to merge the learner {Path(learner).name}"))
     loaded = _load(source, device, quant, on_event, trust_remote_code)
@@ -112,12 +110,7 @@ def learner_summary(card: dict) -> str:
 def holds_preset_learner(loaded: LoadedModel) -> bool:
     """Whether `loaded` has its preset's learner merged, or one under it (`--generator base`): what the preset's
     `[self_edit]` defaults were chosen for (see config.layered)."""
-    preset = loaded.source.preset
-    if not loaded.learner or preset is None or not preset.learner:
-        return False
-    from seal_desk.model.learner_weights import learner_chain
-
-    return Path(loaded.learner).expanduser().resolve() in learner_chain(presets_dir() / preset.learner)
+    return bool(loaded.learner) and _under_preset_learner(loaded.source, Path(loaded.learner))
 
 
 def preset_learner_expected(name: Optional[str], device: str, quant: str, learner: Optional[str]) -> bool:
@@ -131,14 +124,23 @@ def preset_learner_expected(name: Optional[str], device: str, quant: str, learne
     if preset is None or not preset.learner or learner == "none" or source.kind in ("tiny", "random", "dir"):
         return False
     folder = learner_folder(source, learner)
-    if folder is None:
+    if folder is None or not _under_preset_learner(source, folder):
+        return False
+    return learner is not None or (quant or devices.default_quant(device, _quant_map(source))) != "nf4"
+
+
+def _under_preset_learner(source: ModelSource, folder: Path) -> bool:
+    """`folder` is the preset's learner or one it was trained on top of."""
+    preset = source.preset
+    if preset is None or not preset.learner:
         return False
     from seal_desk.model.learner_weights import learner_chain
 
-    if folder.expanduser().resolve() not in learner_chain(presets_dir() / preset.learner):
-        return False
-    where = device if device not in ("", "auto") else ("cuda" if devices.cuda_available() else "cpu")
-    return learner is not None or (quant or preset.quantization.get(where, "fp32")) != "nf4"
+    return folder.expanduser().resolve() in learner_chain(presets_dir() / preset.learner)
+
+
+def _quant_map(source: ModelSource) -> Optional[dict[str, str]]:
+    return source.preset.quantization if source.preset is not None else None
 
 
 def learner_folder(source: ModelSource, learner: Optional[str]) -> Optional[Path]:
@@ -161,8 +163,7 @@ def _load(source: ModelSource, device: str, quant: str, on_event: EventSink, tru
     allocator.keep_freed_memory()
     if source.kind == "tiny":
         return load_tiny(quant=quant, on_event=on_event)
-    quant_map = source.preset.quantization if source.preset else None
-    placement = devices.choose(device, quant_map, quant)
+    placement = devices.choose(device, _quant_map(source), quant)
     if source.kind == "random":
         return load_random(source, placement, on_event)
     folder = str(convert_gguf(source, on_event)) if source.kind == "gguf" else source.location

@@ -31,6 +31,7 @@ from typing import Any, Optional, Protocol
 
 from seal_desk.errors import ClusterError, InputError, SealDeskError
 from seal_desk.events import CancelToken, EventSink, Message, WorkerProgress, ignore
+from seal_desk.workspace.lock import process_alive
 
 INSTALL = "--ray needs Ray, which is not installed: pip install 'seal-desk[cluster]' (or pip install 'ray>=2.40')"
 MAX_DEATHS = 3  # an item whose worker died this many times ends the run (it may be what kills them)
@@ -249,21 +250,11 @@ def _scratch() -> Path:
     root = Path(tempfile.gettempdir()) / "seal-desk-fetch"
     root.mkdir(exist_ok=True)
     for old in root.iterdir():
-        if old.name.isdigit() and int(old.name) != os.getpid() and not _alive(int(old.name)):
+        if old.name.isdigit() and int(old.name) != os.getpid() and not process_alive(int(old.name)):
             shutil.rmtree(old, ignore_errors=True)
     mine = root / str(os.getpid())
     mine.mkdir(exist_ok=True)
     return mine
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 class FileServer:

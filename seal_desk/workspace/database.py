@@ -21,7 +21,7 @@ from typing import Any, Optional
 from seal_desk.errors import InputError
 from seal_desk.knowledge.documents import Document, Passage, Question
 from seal_desk.paths import data_home
-from seal_desk.workspace.lock import waiting
+from seal_desk.workspace.lock import process_alive, waiting
 
 SCHEMA_VERSION = 4  # v2 adds the rl_* tables (outer loop); v3 continual_updates (seal-desk update); v4 results.lax
 
@@ -431,7 +431,11 @@ class Workspace:
     def mark_stale_runs(self) -> int:
         """Runs left 'running' by a process that no longer exists become 'interrupted' (and what killed saves
         left under adapters/ goes, see `tidy`); returns how many runs."""
-        stale = [r["id"] for r in self._rows("SELECT id, pid FROM runs WHERE status='running'") if not _alive(r["pid"])]
+        stale = [
+            r["id"]
+            for r in self._rows("SELECT id, pid FROM runs WHERE status='running'")
+            if not process_alive(r["pid"])
+        ]
         with self.tx() as db:
             db.executemany(
                 "UPDATE runs SET status='interrupted', finished_at=? WHERE id=?", [(time.time(), i) for i in stale]
@@ -517,17 +521,3 @@ class Workspace:
                 "INSERT INTO settings(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 (key, json.dumps(value)),
             )
-
-
-def _alive(pid: Optional[int]) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Optional
 
 from seal_desk.errors import SealDeskError
 
@@ -44,6 +45,21 @@ def exclusive(path: str | Path, what: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
     finally:
         fh.close()
+
+
+def process_alive(pid: Optional[int]) -> bool:
+    """Whether process `pid` exists on this machine (another user's counts; no pid: no)."""
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @contextmanager
