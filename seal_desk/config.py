@@ -169,21 +169,30 @@ class SealConfig:
         )
 
 
+# Interactive learning (the TUI, `seal-desk learn`) stops a candidate once an epoch's mean loss is under 0.3:
+# on the dev half of the paraphrased set and on SQuAD dev its recall stayed within the paper's 10 epochs'
+# confidence interval in about half the training time (docs/results.md, issue #17). Benchmarks and the outer
+# loop keep the paper's fixed 10 epochs.
+INTERACTIVE: dict[str, Any] = {"inner": {"stop_loss": 0.3}}
+
+
 def layered(
     preset: Any = None,
     saved: dict[str, Any] | None = None,
     flags: dict[str, Any] | None = None,
     learner_merged: bool = True,
+    interactive: bool = False,
 ) -> SealConfig:
-    """The one merge of the four config layers, each laid over the one before it:
+    """The one merge of the config layers, each laid over the one before it:
 
     1. SEAL's paper defaults (the dataclasses above);
     2. the model's preset: `[lora]`, `[inner_loop]` and `[self_edit]` in models/NAME.toml (a
        `presets.Preset`, or None for a model without one). A preset that names a learner sets its
        `[self_edit]` for that learner: without it merged (`learner_merged` False: `--learner none`, another
        learner, or 4-bit weights that cannot hold it) the model keeps the paper's self-edit defaults;
-    3. the settings saved in the workspace for that model (the TUI's Settings tab), as `to_dict` writes them;
-    4. this run's flags (the command line), a partial dict of the same shape, e.g. {"inner": {"epochs": 3}}.
+    3. with `interactive` (a person waiting on one passage: the TUI, `learn`), INTERACTIVE above;
+    4. the settings saved in the workspace for that model (the TUI's Settings tab), as `to_dict` writes them;
+    5. this run's flags (the command line), a partial dict of the same shape, e.g. {"inner": {"epochs": 3}}.
 
     Keys a layer leaves out keep the value below; unknown keys are ignored.
     """
@@ -193,9 +202,14 @@ def layered(
         edit = preset.self_edit_config(cfg.self_edit) if own_edits else cfg.self_edit
         cfg = replace(cfg, inner=preset.inner_config(cfg.inner), self_edit=edit)
     data = cfg.to_dict()
-    for layer in (saved, flags):
+    for layer in (INTERACTIVE if interactive else None, saved, flags):
         data = _merged(data, layer or {})
     return SealConfig.from_dict(data)
+
+
+def laid_over(cfg: SealConfig, layer: dict[str, Any]) -> SealConfig:
+    """`cfg` with a partial layer (the shape of `flags` in `layered`) laid over it."""
+    return SealConfig.from_dict(_merged(cfg.to_dict(), layer))
 
 
 def _merged(below: dict[str, Any], above: dict[str, Any]) -> dict[str, Any]:
@@ -213,6 +227,7 @@ def _pick(kind, data: dict[str, Any]) -> dict[str, Any]:
 __all__ = [
     "FewShotConfig",
     "DEFAULT_TARGETS",
+    "INTERACTIVE",
     "INNER_FROM",
     "REWARDS",
     "CHECKPOINTING",
@@ -227,6 +242,7 @@ __all__ = [
     "RecallConfig",
     "SealConfig",
     "SelfEditConfig",
+    "laid_over",
     "layered",
     "replace",
 ]

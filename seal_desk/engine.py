@@ -61,11 +61,19 @@ class Engine:
         self._run_config: Optional[SealConfig] = None
 
     @classmethod
-    def open(cls, loaded: LoadedModel, workspace: Optional[Workspace] = None, flags: Optional[dict] = None) -> Engine:
-        """The engine factory: `loaded` with its config from all four layers (`config.layered`): paper
-        defaults, the model's preset, the settings saved in `workspace` for this model, then `flags`."""
+    def open(
+        cls,
+        loaded: LoadedModel,
+        workspace: Optional[Workspace] = None,
+        flags: Optional[dict] = None,
+        interactive: bool = False,
+    ) -> Engine:
+        """The engine factory: `loaded` with its config from all layers (`config.layered`): paper defaults, the
+        model's preset, the interactive defaults (`interactive`: a person learning passages, not a benchmark),
+        the settings saved in `workspace` for this model, then `flags`."""
         saved = workspace.get_setting(workspace.config_key(loaded.name)) if workspace is not None else None
-        return cls(loaded, workspace, layered(loaded.source.preset, saved, flags, holds_preset_learner(loaded)))
+        merged = holds_preset_learner(loaded)
+        return cls(loaded, workspace, layered(loaded.source.preset, saved, flags, merged, interactive))
 
     @property
     def run_config(self) -> SealConfig:

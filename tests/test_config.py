@@ -41,3 +41,15 @@ def test_a_preset_s_self_edit_defaults_are_for_its_learner():
     plain = layered(preset, learner_merged=False)
     assert plain.self_edit == SealConfig().self_edit and plain.inner.epochs == 5
     assert layered(_preset(self_edit={"format": "rewrite"}), learner_merged=False).self_edit.format == "rewrite"
+
+
+def test_interactive_learning_stops_on_convergence_and_benchmarks_do_not():
+    """config.INTERACTIVE (the stop rule) lies over the preset for the TUI and `learn`; saved settings and flags
+    still win; without `interactive` (benchmarks, the outer loop) the paper's fixed epochs stay."""
+    from seal_desk.config import INTERACTIVE
+
+    assert layered().inner.stop_loss == 0.0
+    assert layered(interactive=True).inner.stop_loss == INTERACTIVE["inner"]["stop_loss"] > 0
+    assert layered(interactive=True).inner.epochs == 10  # the schedule still spans the paper's epochs
+    assert layered(saved={"inner": {"stop_loss": 0.0}}, interactive=True).inner.stop_loss == 0.0
+    assert layered(flags={"inner": {"stop_loss": 0.15}}, interactive=True).inner.stop_loss == 0.15

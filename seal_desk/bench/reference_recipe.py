@@ -9,7 +9,9 @@ sequences of the same passages from the same seed, each on the same base weights
 
 - `reference`: that recipe as its code does it;
 - `reference, no padding`: the same Trainer run with each sequence at its own length (a fair variant);
-- `seal-desk`: the engine's own inner loop (`Engine.train_on`) with its configured settings.
+- `seal-desk`: the engine's own inner loop (`Engine.train_on`) with its configured settings;
+- `seal-desk, stop rule`: the same with the interactive defaults laid over them (config.INTERACTIVE: the
+  convergence stop the app and `learn` use).
 
 Each arm's adapter is then asked the passage's questions closed-book through the engine's recall, so the
 time and the recall of each arm sit in one table.
@@ -27,12 +29,13 @@ from pathlib import Path
 import torch
 
 from seal_desk.engine import Engine, asked_for
+from seal_desk.errors import InputError
 from seal_desk.events import EventSink, Message, ignore
 from seal_desk.knowledge.documents import Passage
 from seal_desk.model.adapters import TRAINING_SLOT
 
 REFERENCE_LEN = 2048  # TTT_server.py --max_seq_length
-ARMS = ("reference", "reference, no padding", "seal-desk")
+ARMS = ("reference", "reference, no padding", "seal-desk", "seal-desk, stop rule")
 
 
 @dataclass(frozen=True)
@@ -141,11 +144,16 @@ def compare_reference(
     passages: Sequence[Passage],
     recipe: ReferenceRecipe = ReferenceRecipe(),
     on_event: EventSink = ignore,
+    arms_run: Sequence[str] = ARMS,
 ) -> dict:
     """Each passage: write one self-edit with the engine, build its training sequences, and train and
-    evaluate them in each arm. `base`: a plain copy of the engine's weights (no adapters) for the
-    reference arms."""
-    arms = {name: ArmResult(name) for name in ARMS}
+    evaluate them in each arm of `arms_run` (a subset of ARMS, in ARMS order: the padded arm costs ~2048
+    tokens a sequence, so it can be left out of a run over many passages). `base`: a plain copy of the
+    engine's weights (no adapters) for the reference arms."""
+    unknown = set(arms_run) - set(ARMS)
+    if unknown or not arms_run:
+        raise InputError(f"reference arms must be among {', '.join(ARMS)} (got {', '.join(sorted(unknown)) or 'none'})")
+    arms = {name: ArmResult(name) for name in ARMS if name in arms_run}
     seed = engine.run_config.self_edit.seed
     fmt = engine.run_config.self_edit.format
     for i, passage in enumerate(passages, 1):
@@ -155,10 +163,9 @@ def compare_reference(
         on_event(
             Message(f"[{i}/{len(passages)}] {passage.title}: {len(sequences)} sequences, {len(questions)} questions")
         )
-        for name in ARMS:
-            arm = arms[name]
-            if name == "seal-desk":
-                report = engine.train_on(sequences)
+        for name, arm in arms.items():
+            if name.startswith("seal-desk"):
+                report = _train_ours(engine, sequences, stop_rule=name != "seal-desk")
                 seconds, tokens = report.seconds, report.tokens
                 arm.seconds.append(seconds)
                 arm.tokens.append(tokens)
@@ -179,10 +186,10 @@ def compare_reference(
             arm.correct += recall.correct
             arm.questions += len(questions)
             on_event(Message(f"  {name}: {arm.seconds[-1]:.1f} s, recall {recall.correct}/{len(questions)}"))
-    rows = [arms[name].to_json() for name in ARMS]
-    ours = rows[-1]["s_per_candidate"] or float("nan")
+    rows = [arm.to_json() for arm in arms.values()]
+    ours = arms["seal-desk"].to_json()["s_per_candidate"] if "seal-desk" in arms else 0.0
     for row in rows:
-        row["times_seal_desk"] = row["s_per_candidate"] / ours
+        row["times_seal_desk"] = row["s_per_candidate"] / ours if ours else None  # no seal-desk arm ran
     return {
         "passages": [p.title for p in passages],
         "recipe": {
@@ -194,6 +201,19 @@ def compare_reference(
         },
         "arms": rows,
     }
+
+
+def _train_ours(engine: Engine, sequences: list[str], stop_rule: bool):
+    """The engine's inner loop on `sequences`, with its config or (`stop_rule`) with config.INTERACTIVE over it."""
+    from seal_desk.config import INTERACTIVE, laid_over
+
+    before = engine.config
+    if stop_rule:
+        engine.config = laid_over(before, INTERACTIVE)
+    try:
+        return engine.train_on(sequences)
+    finally:
+        engine.config = before
 
 
 def _with(recipe: ReferenceRecipe, pad_to: int | None) -> ReferenceRecipe:

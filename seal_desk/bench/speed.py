@@ -9,6 +9,7 @@ fine-tuning's 6·params·T, kept beside it for comparison with earlier figures.
 
 from __future__ import annotations
 
+import math
 import resource
 import statistics
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from seal_desk.engine import Engine, asked_for
-from seal_desk.events import EventSink, Message, ignore
+from seal_desk.events import EventSink, Message, TrainStep, ignore
 from seal_desk.knowledge import self_edit as se
 from seal_desk.knowledge.documents import Passage, Question
 from seal_desk.model.generation import generate
@@ -165,15 +166,36 @@ def _timed_generation(
     return made / (time.perf_counter() - started)
 
 
-def learn_stages(engine: Engine) -> dict[str, float]:
-    """Time to learn one passage as the TUI does it (k=1, the engine's settings), seconds per stage and in all."""
+def learn_stages(engine: Engine, prefix: str = "learn_s") -> dict[str, float]:
+    """Time to learn one passage as the TUI does it (k=1, the engine's settings), seconds per stage and in all,
+    and how many epochs the inner loop ran."""
     from seal_desk.knowledge.documents import Document
 
     started = time.perf_counter()
-    result = engine.learn(Document("speed", SAMPLE.title, [SAMPLE]), k=1, save=False)
-    rows = {f"learn_s_{stage}": seconds for stage, seconds in result.timings.items()}
-    rows["learn_s_total"] = time.perf_counter() - started
+    steps = []
+    result = engine.learn(
+        Document("speed", SAMPLE.title, [SAMPLE]),
+        k=1,
+        save=False,
+        on_event=lambda e: steps.append(e) if isinstance(e, TrainStep) else None,
+    )
+    rows = {f"{prefix}_{stage}": seconds for stage, seconds in result.timings.items()}
+    rows[f"{prefix}_total"] = time.perf_counter() - started
+    rows[f"{prefix.replace('_s', '')}_epochs"] = steps[-1].epoch if steps else 0
     return rows
+
+
+def interactive_learn_stages(engine: Engine) -> dict[str, float]:
+    """learn_stages with the interactive defaults laid over the engine's config (config.INTERACTIVE: the stop
+    rule the app and `learn` use), measured right after the paper's run: the two side by side."""
+    from seal_desk.config import INTERACTIVE, laid_over
+
+    before = engine.config
+    engine.config = laid_over(before, INTERACTIVE)
+    try:
+        return learn_stages(engine, "learn_interactive_s")
+    finally:
+        engine.config = before
 
 
 def linear_params(model) -> int:
@@ -181,9 +203,9 @@ def linear_params(model) -> int:
     it is tied to the embeddings), none of the embedding lookup's, none of the adapters'."""
     n = 0
     for name, module in model.named_modules():
-        if "lora_" in name or not hasattr(module, "in_features") or not hasattr(module, "out_features"):
-            continue
-        if isinstance(module, torch.nn.Linear) or type(module).__name__.startswith("Linear"):
+        # torch Linears only (bitsandbytes' 4-bit and 8-bit layers subclass it): a PEFT LoRA wrapper has
+        # in/out features too, and counting it besides its base_layer counted each adapted matmul twice
+        if isinstance(module, torch.nn.Linear) and "lora_" not in name:
             n += module.in_features * module.out_features
     return n
 
@@ -239,6 +261,8 @@ class SpeedBenchOptions:
     compare_serial: bool = False  # k candidates trained and evaluated one by one, then batched
     repeat: int = 1  # rounds over every generation shape (the median is reported)
     reference: tuple = ()  # passages for --compare-reference (SEAL's reference recipe side by side); () = off
+    reference_arms: tuple = ()  # which of reference_recipe.ARMS to run; () = all
+    reference_only: bool = False  # measure only the --compare-reference table (long runs over many passages)
 
 
 @dataclass
@@ -284,6 +308,8 @@ def run_speed_bench(
     k = options.candidates
     new_tokens = options.tokens
     rows: dict[str, float] = {"model_load_s": engine.loaded.load_seconds}
+    if options.reference_only:
+        return _result(engine, options, rows, {}, _reference(engine, options, on_event, reference_base))
     shapes = [
         ("gen_tok_s_batch1", 1, False, False),
         ("gen_tok_s_batch1_sampling", 1, False, True),
@@ -310,7 +336,7 @@ def run_speed_bench(
     rows["train_tokens_per_candidate"] = report.tokens
     if k > 1:  # k candidates side by side (how self-edits are scored): wall time per candidate
         started = time.perf_counter()
-        engine.train_candidates([sequences] * k, seeds=list(range(k)))
+        stacked = engine.train_candidates([sequences] * k, seeds=list(range(k)))
         _sync(device)
         rows[f"train_s_per_candidate_k{k}"] = (time.perf_counter() - started) / k
         engine.candidates = None
@@ -322,15 +348,23 @@ def run_speed_bench(
     recall = engine.recall(questions, None, "speed")
     rows["recall_s_per_question"] = recall.seconds / len(questions)
     rows.update(learn_stages(engine))
+    if engine.config.inner.stop_loss == 0:  # the paper's epochs above; the app's stop rule beside them
+        rows.update(interactive_learn_stages(engine))
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     peak = matmul_peak(device, dtype)
     rows["matmul_peak_tflops"] = peak / 1e12
     rows["train_tflops_6NT"] = 6 * engine.loaded.n_params * report.tokens_per_second / 1e12  # full fine-tuning basis
     rows["train_mfu_6NT"] = rows["train_tflops_6NT"] / rows["matmul_peak_tflops"]
     lens = [len(ids) for ids in se_encode(engine, sequences)]
-    flops = lora_train_flops(engine.loaded.model, lens, engine.run_config.inner.epochs)
+    per_epoch = math.ceil(len(lens) / engine.run_config.inner.batch_size)  # steps an epoch (a stop rule ends early)
+    flops = lora_train_flops(engine.loaded.model, lens, report.steps / per_epoch)
     rows["train_tflops_lora"] = flops / report.seconds / 1e12 if report.seconds else 0.0
     rows["train_mfu_lora"] = rows["train_tflops_lora"] / rows["matmul_peak_tflops"]
+    if k > 1:  # the k stacked candidates: their FLOPs over their wall time
+        total = sum(lora_train_flops(engine.loaded.model, lens, r.steps / per_epoch) for r in stacked)
+        seconds = rows[f"train_s_per_candidate_k{k}"] * k
+        rows[f"train_tflops_lora_k{k}"] = total / seconds / 1e12 if seconds else 0.0
+        rows[f"train_mfu_lora_k{k}"] = rows[f"train_tflops_lora_k{k}"] / rows["matmul_peak_tflops"]
     if options.compare_serial:
         on_event(Message(f"training and evaluating {k} candidates serially, then batched…"))
         rows.update(
@@ -345,27 +379,41 @@ def run_speed_bench(
     if device == "cuda":  # since the training measures began: training k candidates, recall, compare-serial
         rows["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
         rows["cuda_max_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
-    reference = None
-    if options.reference:
-        from seal_desk.bench.reference_recipe import compare_reference
+    return _result(engine, options, rows, runs, _reference(engine, options, on_event, reference_base))
 
-        on_event(
-            Message(f"SEAL's reference recipe beside seal-desk's inner loop on {len(options.reference)} passage(s)…")
+
+def _reference(engine: Engine, options: SpeedBenchOptions, on_event: EventSink, reference_base) -> dict | None:
+    """The --compare-reference table (reference_recipe.compare_reference), or None when not asked for."""
+    if not options.reference:
+        return None
+    from seal_desk.bench.reference_recipe import ARMS, compare_reference
+
+    on_event(Message(f"SEAL's reference recipe beside seal-desk's inner loop on {len(options.reference)} passage(s)…"))
+    base = reference_base()
+    try:
+        return compare_reference(
+            engine, base, options.reference, on_event=on_event, arms_run=options.reference_arms or ARMS
         )
-        base = reference_base()
-        try:
-            reference = compare_reference(engine, base, options.reference, on_event=on_event)
-        finally:
-            del base
+    finally:
+        del base
+
+
+def _result(engine: Engine, options: SpeedBenchOptions, rows: dict, runs: dict, reference: dict | None) -> SpeedResult:
     inner = engine.config.inner
     return SpeedResult(
         engine.loaded.name,
         engine.loaded.placement.label,
         torch.get_num_threads(),
-        new_tokens,
-        k,
+        options.tokens,
+        options.candidates,
         engine.loaded.n_params,
-        {"epochs": inner.epochs, "batch_size": inner.batch_size, "r": inner.lora.r, "precision": inner.precision},
+        {
+            "epochs": inner.epochs,
+            "batch_size": inner.batch_size,
+            "r": inner.lora.r,
+            "precision": inner.precision,
+            "stop_loss": inner.stop_loss,
+        },
         rows,
         runs,
         reference,

@@ -140,6 +140,21 @@ def bench_continual(args, err: Console) -> int:
     return 0
 
 
+def reference_arms(text: str | None) -> tuple:
+    """--reference-arms "reference,no-padding,seal-desk,stop-rule" as reference_recipe.ARMS names (() = all), or
+    one line."""
+    from seal_desk.bench.reference_recipe import ARMS
+
+    if text is None:
+        return ()
+    names = {"reference": ARMS[0], "no-padding": ARMS[1], "seal-desk": ARMS[2], "stop-rule": ARMS[3]}
+    asked = [a.strip() for a in text.split(",") if a.strip()]
+    unknown = [a for a in asked if a not in names]
+    if unknown or not asked:
+        raise InputError(f"--reference-arms: {', '.join(unknown) or 'none given'}; choose from {', '.join(names)}")
+    return tuple(arm for key, arm in names.items() if key in asked)
+
+
 def bench_speed(args, err: Console) -> int:
     import torch
 
@@ -157,6 +172,9 @@ def bench_speed(args, err: Console) -> int:
             reference = tuple(p for p in load_data(args.compare_reference) if p.questions)[: args.reference_n]
             if not reference:
                 raise InputError(f"{args.compare_reference}: no passage with questions")
+    arms = reference_arms(args.reference_arms)
+    if (arms or args.reference_only) and not reference:
+        raise InputError("--reference-arms and --reference-only go with --compare-reference")
     engine = make_engine(args, err, None)
     options = SpeedBenchOptions(
         tokens=args.tokens,
@@ -165,6 +183,8 @@ def bench_speed(args, err: Console) -> int:
         compare_serial=args.compare_serial,
         repeat=args.repeat,
         reference=reference,
+        reference_arms=arms,
+        reference_only=args.reference_only,
     )
     base = (lambda: model_copier(args, engine.loaded.name)().model) if reference else None
     err.print(

@@ -180,6 +180,6 @@ def reference_table(reference: dict) -> Table:
             f"{row['tokens_per_candidate']:,}",
             f"{row['content_tokens_per_candidate']:,}",
             f"{row['recall']:.1%} ({row['correct']}/{row['questions']})",
-            f"{row['times_seal_desk']:.1f}",
+            "—" if row["times_seal_desk"] is None else f"{row['times_seal_desk']:.1f}",
         )
     return table

@@ -155,7 +155,7 @@ def _write_questions(doc, engine, n: int, err: Console) -> None:
 def cmd_learn(args, err: Console) -> int:
     inputs = _read_inputs(args.paths, args.questions, args.data_columns)
     ws = open_workspace(args)
-    engine = make_engine(args, err, ws)
+    engine = make_engine(args, err, ws, interactive=True)  # a person waiting: config.INTERACTIVE's stop rule
     docs = _documents(inputs, engine)
     out = Console()
     results = []

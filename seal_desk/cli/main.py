@@ -430,6 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
         "or dataset id; default: the built-in sample passage)",
     )
     sp.add_argument("--reference-n", type=int, default=3, metavar="N", help="passages for --compare-reference")
+    sp.add_argument(
+        "--reference-arms",
+        default=None,
+        metavar="ARMS",
+        help="comma-separated arms of --compare-reference to run: reference, no-padding, seal-desk, stop-rule "
+        "(seal-desk with the app's convergence stop) (default: all; the padded reference trains ~2048 tokens a "
+        "sequence)",
+    )
+    sp.add_argument(
+        "--reference-only",
+        action="store_true",
+        help="with --compare-reference: measure only that table, not generation, training and MFU",
+    )
     sp.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     _train_args(sp)
     up = sub.add_parser(

@@ -112,15 +112,16 @@ def open_workspace(args):
     return ws
 
 
-def make_engine(args, err: Console, ws=None):
-    """Load the model (rich progress on `err`) and open the engine with every config layer, flags on top."""
+def make_engine(args, err: Console, ws=None, interactive: bool = False):
+    """Load the model (rich progress on `err`) and open the engine with every config layer, flags on top
+    (`interactive`: with config.INTERACTIVE, for commands that learn for a person rather than measure)."""
     from seal_desk.engine import Engine
     from seal_desk.model.loader import load
 
     model = args.model or (ws.get_setting("model") if ws is not None else None)
     with RichReporter(err) as reporter:
         loaded = load(model, args.device, args.quant, reporter, args.trust_remote_code, learner_arg(args, model))
-    engine = Engine.open(loaded, ws, flags(args))
+    engine = Engine.open(loaded, ws, flags(args), interactive)
     check(engine.config)
     if loaded.device == "cuda":
         _plan_message(engine, err)

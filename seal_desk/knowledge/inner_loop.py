@@ -17,7 +17,7 @@ from functools import partial
 import torch
 
 from seal_desk.config import InnerLoopConfig
-from seal_desk.events import CancelToken, EventSink, TrainStep, ignore
+from seal_desk.events import CancelToken, EventSink, Message, TrainStep, ignore
 from seal_desk.model.adapters import TRAINING_SLOT, AdapterHost
 from seal_desk.model.oom import Halving
 from seal_desk.model.optimizers import make_optimizer
@@ -147,6 +147,13 @@ def train(
                 epoch_loss.append(last)
                 on_event(TrainStep(step, total, epoch + 1, cfg.epochs, last, lr, tokens, time.perf_counter() - started))
             if converged(epoch_loss, cfg):
+                if epoch + 1 < cfg.epochs:
+                    on_event(
+                        Message(
+                            f"inner loop converged: epoch {epoch + 1}/{cfg.epochs} mean loss "
+                            f"{sum(epoch_loss) / len(epoch_loss):.3f} < {cfg.stop_loss:g}, stopped at step {step}/{total}"
+                        )
+                    )
                 break
     finally:
         model.eval()

@@ -409,7 +409,7 @@ class SealDeskApp(App[None]):
         loaded = (self._loader or self._default_loader)(emit)
         if self._config is not None:  # given to the app (tests, embedding): no other layer applies
             return Engine(loaded, self.workspace, self._config)
-        return Engine.open(loaded, self.workspace)  # defaults → preset → saved settings
+        return Engine.open(loaded, self.workspace, interactive=True)  # defaults → preset → interactive → saved
 
     def _default_loader(self, on_event: EventSink) -> LoadedModel:
         from seal_desk.model.loader import load
@@ -487,7 +487,7 @@ class SealDeskApp(App[None]):
 
         # the model not loaded yet: the same layers as Engine.open, with its learner as the load will merge it
         merged = preset_learner_expected(self.model_choice, self.device_name, self.quant, self.learner)
-        return layered(get_preset(self.model_choice), saved, learner_merged=merged)
+        return layered(get_preset(self.model_choice), saved, learner_merged=merged, interactive=True)
 
     @property
     def model_choice(self) -> str:

@@ -167,3 +167,18 @@ def test_lora_flops_count_base_linears_once_and_causal_attention(tiny):
     assert lora_train_flops(tiny.model, [10, 20], epochs=3) == 3 * sum(
         4 * n * s + 3 * 2 * 2 * s * s * 64 for s in (10, 20)
     )
+
+
+def test_lora_flops_do_not_count_an_adapters_wrappers(tiny):
+    """With LoRA layers injected (as the engine trains), each base matmul still counts once."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    from seal_desk.bench.speed import linear_params
+
+    plain = linear_params(tiny.model)
+    wrapped = get_peft_model(
+        copy.deepcopy(tiny.model), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"])
+    )
+    assert linear_params(wrapped) == plain

@@ -59,7 +59,7 @@ def test_bench_speed_compare_reference_tiny(tmp_path):
     assert code == 0
     ref = json.loads(out.read_text())["compare_reference"]
     arms = {row["arm"]: row for row in ref["arms"]}
-    assert set(arms) == {"reference", "reference, no padding", "seal-desk"}
+    assert set(arms) == {"reference", "reference, no padding", "seal-desk", "seal-desk, stop rule"}
     assert arms["reference"]["tokens_per_candidate"] > arms["reference, no padding"]["tokens_per_candidate"]
     assert arms["reference"]["content_tokens_per_candidate"] == arms["reference, no padding"]["tokens_per_candidate"]
     assert all(row["questions"] == 8 and row["s_per_candidate"] > 0 for row in ref["arms"])
@@ -69,3 +69,26 @@ def test_bench_speed_compare_reference_tiny(tmp_path):
 def test_compare_reference_data_is_read_before_the_model_loads(tmp_path, capsys):
     code = main(["-m", "tiny-random", "bench", "speed", "--compare-reference", str(tmp_path / "missing.json")])
     assert code == 2 and "missing.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compare_reference_only_some_arms(tmp_path):
+    """--reference-only --reference-arms: just the table, just those arms (no padded 2048-token arm)."""
+    out = tmp_path / "speed.json"
+    args = ["-m", "tiny-random", "bench", "speed", "--epochs", "1", "--compare-reference", "--reference-only"]
+    assert main(args + ["--reference-arms", "stop-rule,no-padding", "--epochs", "3", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    arms = res["compare_reference"]["arms"]
+    assert [row["arm"] for row in arms] == ["reference, no padding", "seal-desk, stop rule"]  # in ARMS order
+    assert arms[1]["tokens_per_candidate"] <= arms[0]["tokens_per_candidate"]
+    assert all(row["times_seal_desk"] is None for row in arms)  # no seal-desk arm to compare with
+    assert "train_tok_s" not in res and "gen_tok_s_batch1" not in res  # nothing else was measured
+
+
+def test_reference_arms_are_checked_before_the_model_loads(capsys):
+    assert main(["-m", "tiny-random", "bench", "speed", "--compare-reference", "--reference-arms", "padded"]) == 2
+    assert (
+        "--reference-arms: padded; choose from reference, no-padding, seal-desk, stop-rule" in capsys.readouterr().err
+    )
+    assert main(["-m", "tiny-random", "bench", "speed", "--reference-only"]) == 2
+    assert "go with --compare-reference" in capsys.readouterr().err

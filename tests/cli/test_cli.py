@@ -322,12 +322,16 @@ def test_bench_speed_tiny(tmp_path, capsys):
         "matmul_peak_tflops",
         "train_mfu_6NT",
         "train_mfu_lora",
+        "train_mfu_lora_k5",
         "learn_s_train",
         "learn_s_total",
+        "learn_interactive_s_train",
+        "learn_interactive_s_total",
         "peak_rss_gib",
     ):
         assert res[key] > 0, key
     assert res["train_tokens_per_candidate"] > 0 and 0 < res["train_mfu_lora"] < 1 and 0 < res["train_mfu_6NT"] < 1
+    assert res["learn_epochs"] == 1 and res["learn_interactive_epochs"] == 1  # --epochs 1: both run their one epoch
 
 
 @pytest.mark.slow
@@ -448,3 +452,29 @@ def test_stop_loss_flag_reaches_the_inner_loop_and_is_checked(tmp_path, capsys):
     assert main(["-m", "tiny-random", *ws, "learn", str(note), "--stop-loss", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith("--stop-loss must be 0 (train every epoch) or more") and "Traceback" not in "".join(err)
+
+
+def test_learn_is_interactive_and_bench_is_not(tmp_path, monkeypatch):
+    """`learn` opens its engine with config.INTERACTIVE (the stop rule); benchmarks keep the paper's epochs."""
+    import seal_desk.cli.bench as bench_cli
+    import seal_desk.cli.learn as learn_cli
+
+    asked = {}
+
+    def fake(name):
+        def make_engine(args, err, ws=None, interactive=False):
+            asked[name] = interactive
+            raise InputError("stop here")
+
+        return make_engine
+
+    from seal_desk.errors import InputError
+
+    monkeypatch.setattr(learn_cli, "make_engine", fake("learn"))
+    monkeypatch.setattr(bench_cli, "make_engine", fake("bench"))
+    note = tmp_path / "note.md"
+    note.write_text("Zorblat Industries was founded in 1987 in Velmora.")
+    ws = ["--workspace", str(tmp_path / "ws")]
+    assert main(["-m", "tiny-random", *ws, "learn", str(note)]) == 2
+    assert main(["-m", "tiny-random", *ws, "bench", "speed"]) == 2
+    assert asked == {"learn": True, "bench": False}

@@ -179,3 +179,17 @@ def test_the_convergence_stop_ends_a_candidate_alone_and_stacked_alike(tiny):
         stack.export(i)
         for name, weight in _slot_weights(host).items():
             torch.testing.assert_close(weight, serial[i][name], rtol=1e-3, atol=1e-4)
+
+
+def test_an_early_stop_is_said(tiny):
+    """A candidate that converges before its last epoch says so (the TUI log and the CLI print the line)."""
+    from seal_desk.events import Message
+    from seal_desk.model.adapters import AdapterHost
+
+    events = []
+    cfg = InnerLoopConfig(lora=LoraSettings(r=4, alpha=8), epochs=6, lr=5e-2, stop_loss=100.0)  # any loss is under
+    report = train(AdapterHost(tiny.model), tiny.tokenizer, SETS[0], cfg, on_event=events.append)
+    said = [e.text for e in events if isinstance(e, Message)]
+    assert report.steps == len(SETS[0])
+    assert len(said) == 1 and said[0].startswith("inner loop converged: epoch 1/6 mean loss")
+    assert said[0].endswith(f"stopped at step {len(SETS[0])}/{6 * len(SETS[0])}")

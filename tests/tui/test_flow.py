@@ -265,14 +265,16 @@ def test_settings_are_saved_and_applied(tmp_path, workspace):
         await pilot.pause()
         assert "paper 10" in screen_text(app) and "paper 0.001" in screen_text(app)
         app.screen.query_one("#set-epochs", Input).value = "7"
+        app.screen.query_one("#set-stop_loss", Input).value = "0.15"
         app.screen.query_one("#set-k", Input).value = "3"
         app.screen.query_one("#set-precision", Select).value = "bf16"
         await pilot.click("#set-save")
         await pilot.pause()
         saved = ws.get_setting(ws.config_key("tiny-random"))
         assert saved["inner"]["epochs"] == 7 and saved["self_edit"]["k"] == 3
-        assert saved["inner"]["precision"] == "bf16"
+        assert saved["inner"]["precision"] == "bf16" and saved["inner"]["stop_loss"] == 0.15
         assert app.engine.config.inner.epochs == 7 and app.engine.config.inner.precision == "bf16"
+        assert app.engine.config.inner.stop_loss == 0.15
         assert ws.get_setting("model") == "tiny-random" and ws.get_setting("device") == "auto"
         assert app.screen.query_one("#se-k", Input).value == "3", app.notices
 
@@ -296,6 +298,25 @@ def test_settings_are_saved_and_applied(tmp_path, workspace):
         assert again.engine.config.inner.epochs == 7
 
     drive(again, loaded)
+
+
+def test_learning_in_the_app_stops_on_convergence_by_default(tmp_path):
+    """No saved settings: the app's engine and Settings tab carry config.INTERACTIVE's stop rule."""
+    from tui_helpers import tiny_loader
+
+    from seal_desk.config import INTERACTIVE
+    from seal_desk.tui.app import SealDeskApp
+
+    app = SealDeskApp(workspace=Workspace(tmp_path / "ws"), loader=tiny_loader)
+    stop = INTERACTIVE["inner"]["stop_loss"]
+
+    async def scenario(pilot):
+        assert app.engine.config.inner.stop_loss == stop and app.engine.config.inner.epochs == 10
+        await pilot.click("#--content-tab-settings")
+        await pilot.pause()
+        assert app.screen.query_one("#set-stop_loss", Input).value == f"{stop:g}"
+
+    drive(app, scenario)
 
 
 def test_help_and_command_palette(workspace):
