@@ -202,9 +202,42 @@ def layered(
         edit = preset.self_edit_config(cfg.self_edit) if own_edits else cfg.self_edit
         cfg = replace(cfg, inner=preset.inner_config(cfg.inner), self_edit=edit)
     data = cfg.to_dict()
-    for layer in (INTERACTIVE if interactive else None, saved, flags):
+    for layer in (INTERACTIVE if interactive else None, _saved_layer(saved), flags):
         data = _merged(data, layer or {})
     return SealConfig.from_dict(data)
+
+
+SAVED_VERSION = 2  # saved settings hold what the user changed (to_saved); version 1 was a whole to_dict
+
+
+def to_saved(cfg: SealConfig, defaults: SealConfig) -> dict[str, Any]:
+    """What the Settings tab saves: only where `cfg` differs from the `defaults` the form started from (the
+    layers below saved settings, interactive ones included), so a default nobody touched is not frozen in, and
+    commands that measure (`rl`, benchmarks) do not inherit the app's interactive defaults."""
+    return {"version": SAVED_VERSION, **_changed(cfg.to_dict(), defaults.to_dict())}
+
+
+def _changed(ours: dict[str, Any], below: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in ours.items():
+        if isinstance(value, dict) and isinstance(below.get(key), dict):
+            inner = _changed(value, below[key])
+            if inner:
+                out[key] = inner
+        elif below.get(key, object()) != value:
+            out[key] = value
+    return out
+
+
+def _saved_layer(saved: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Saved settings as a layer. A version-1 save (a whole to_dict, before the Settings tab had a stop-rule
+    field) wrote stop_loss 0.0 without anyone choosing it: that value is left out, so the default applies."""
+    if not saved or saved.get("version", 1) >= SAVED_VERSION:
+        return saved
+    inner = saved.get("inner")
+    if isinstance(inner, dict) and inner.get("stop_loss") == 0.0:
+        saved = {**saved, "inner": {k: v for k, v in inner.items() if k != "stop_loss"}}
+    return saved
 
 
 def laid_over(cfg: SealConfig, layer: dict[str, Any]) -> SealConfig:
@@ -242,7 +275,9 @@ __all__ = [
     "RecallConfig",
     "SealConfig",
     "SelfEditConfig",
+    "SAVED_VERSION",
     "laid_over",
     "layered",
+    "to_saved",
     "replace",
 ]

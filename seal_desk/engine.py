@@ -75,6 +75,16 @@ class Engine:
         merged = holds_preset_learner(loaded)
         return cls(loaded, workspace, layered(loaded.source.preset, saved, flags, merged, interactive))
 
+    @contextmanager
+    def configured(self, cfg: SealConfig) -> Iterator[Engine]:
+        """`cfg` in force inside (e.g. a measurement's settings on the app's interactive engine), the config
+        from before afterwards, whatever happens inside."""
+        before, self.config = self.config, cfg
+        try:
+            yield self
+        finally:
+            self.config = before
+
     @property
     def run_config(self) -> SealConfig:
         """The configuration in force: pinned for the length of a learn run, else the current one."""

@@ -1,6 +1,6 @@
 """The four config layers merge in one place (config.layered): defaults → preset → saved → flags."""
 
-from seal_desk.config import SealConfig, layered
+from seal_desk.config import SAVED_VERSION, SealConfig, layered
 from seal_desk.model.presets import Preset
 
 
@@ -51,5 +51,31 @@ def test_interactive_learning_stops_on_convergence_and_benchmarks_do_not():
     assert layered().inner.stop_loss == 0.0
     assert layered(interactive=True).inner.stop_loss == INTERACTIVE["inner"]["stop_loss"] > 0
     assert layered(interactive=True).inner.epochs == 10  # the schedule still spans the paper's epochs
-    assert layered(saved={"inner": {"stop_loss": 0.0}}, interactive=True).inner.stop_loss == 0.0
+    chosen = {"version": SAVED_VERSION, "inner": {"stop_loss": 0.0}}  # the user set 0 in the Settings tab
+    assert layered(saved=chosen, interactive=True).inner.stop_loss == 0.0
     assert layered(flags={"inner": {"stop_loss": 0.15}}, interactive=True).inner.stop_loss == 0.15
+
+
+def test_settings_saved_before_the_stop_rule_field_do_not_turn_it_off():
+    """A version-1 save is a whole to_dict, with stop_loss 0.0 nobody chose: the interactive default applies;
+    any other value in it (or in a later save) still counts."""
+    old = SealConfig().to_dict()  # what the Settings tab saved before: every field, stop_loss 0.0
+    assert layered(saved=old, interactive=True).inner.stop_loss == 0.3
+    assert layered(saved=old).inner.stop_loss == 0.0
+    old["inner"]["stop_loss"] = 0.2
+    assert layered(saved=old, interactive=True).inner.stop_loss == 0.2
+
+
+def test_saved_settings_are_what_the_user_changed():
+    """to_saved keeps only the differences from the form's defaults (interactive ones included), so `rl` and
+    the benchmarks, reading the same settings, keep the paper's epochs after a save in the app."""
+    from dataclasses import replace
+
+    from seal_desk.config import to_saved
+
+    form = layered(interactive=True)
+    cfg = replace(form, self_edit=replace(form.self_edit, k=3))
+    saved = to_saved(cfg, form)
+    assert saved == {"version": SAVED_VERSION, "self_edit": {"k": 3}}
+    assert layered(saved=saved).inner.stop_loss == 0.0 and layered(saved=saved).self_edit.k == 3
+    assert layered(saved=saved, interactive=True).inner.stop_loss == 0.3

@@ -246,6 +246,7 @@ class KnowledgeBench:
                 "lr": engine.config.inner.lr,
                 "epochs": engine.config.inner.epochs,
                 "batch_size": engine.config.inner.batch_size,
+                "stop_loss": engine.config.inner.stop_loss,
             },
             "wall_seconds": time.perf_counter() - started,
             **({"ray_workers": workers} if workers else {}),

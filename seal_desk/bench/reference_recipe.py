@@ -149,7 +149,7 @@ def compare_reference(
     """Each passage: write one self-edit with the engine, build its training sequences, and train and
     evaluate them in each arm of `arms_run` (a subset of ARMS, in ARMS order: the padded arm costs ~2048
     tokens a sequence, so it can be left out of a run over many passages). `base`: a plain copy of the
-    engine's weights (no adapters) for the reference arms."""
+    engine's weights (no adapters) for the reference arms (None when only seal-desk's arms run)."""
     unknown = set(arms_run) - set(ARMS)
     if unknown or not arms_run:
         raise InputError(f"reference arms must be among {', '.join(ARMS)} (got {', '.join(sorted(unknown)) or 'none'})")
@@ -207,13 +207,8 @@ def _train_ours(engine: Engine, sequences: list[str], stop_rule: bool):
     """The engine's inner loop on `sequences`, with its config or (`stop_rule`) with config.INTERACTIVE over it."""
     from seal_desk.config import INTERACTIVE, laid_over
 
-    before = engine.config
-    if stop_rule:
-        engine.config = laid_over(before, INTERACTIVE)
-    try:
+    with engine.configured(laid_over(engine.config, INTERACTIVE) if stop_rule else engine.config):
         return engine.train_on(sequences)
-    finally:
-        engine.config = before
 
 
 def _with(recipe: ReferenceRecipe, pad_to: int | None) -> ReferenceRecipe:

@@ -190,12 +190,8 @@ def interactive_learn_stages(engine: Engine) -> dict[str, float]:
     rule the app and `learn` use), measured right after the paper's run: the two side by side."""
     from seal_desk.config import INTERACTIVE, laid_over
 
-    before = engine.config
-    engine.config = laid_over(before, INTERACTIVE)
-    try:
+    with engine.configured(laid_over(engine.config, INTERACTIVE)):
         return learn_stages(engine, "learn_interactive_s")
-    finally:
-        engine.config = before
 
 
 def linear_params(model) -> int:
@@ -389,11 +385,10 @@ def _reference(engine: Engine, options: SpeedBenchOptions, on_event: EventSink, 
     from seal_desk.bench.reference_recipe import ARMS, compare_reference
 
     on_event(Message(f"SEAL's reference recipe beside seal-desk's inner loop on {len(options.reference)} passage(s)…"))
-    base = reference_base()
+    arms = options.reference_arms or ARMS
+    base = reference_base() if any(not arm.startswith("seal-desk") for arm in arms) else None  # Trainer arms only
     try:
-        return compare_reference(
-            engine, base, options.reference, on_event=on_event, arms_run=options.reference_arms or ARMS
-        )
+        return compare_reference(engine, base, options.reference, on_event=on_event, arms_run=arms)
     finally:
         del base
 

@@ -479,15 +479,29 @@ class SealDeskApp(App[None]):
             return self.engine.config
         if self._config is not None:
             return self._config
+        return self._layered(self.model_choice, saved=True, interactive=True)
+
+    def measuring_config(self) -> SealConfig:
+        """The settings without the interactive defaults (config.INTERACTIVE), as `seal-desk rl` and the
+        benchmarks get them: for the outer loop, which measures rewards with the paper's inner loop."""
+        if self._config is not None:
+            return self._config
+        model = self.engine.loaded.name if self.engine is not None else self.model_choice
+        return self._layered(model, saved=True, interactive=False)
+
+    def _layered(self, model: str, saved: bool, interactive: bool) -> SealConfig:
+        """The same layers as Engine.open for `model` (the saved settings if `saved`), with its learner as the
+        loaded engine holds it or, not loaded yet, as the load will merge it."""
         from seal_desk.config import layered
+        from seal_desk.model.loader import holds_preset_learner, preset_learner_expected
         from seal_desk.model.presets import get_preset
 
-        saved = self.workspace.get_setting(self.workspace.config_key(self.model_choice))
-        from seal_desk.model.loader import preset_learner_expected
-
-        # the model not loaded yet: the same layers as Engine.open, with its learner as the load will merge it
-        merged = preset_learner_expected(self.model_choice, self.device_name, self.quant, self.learner)
-        return layered(get_preset(self.model_choice), saved, learner_merged=merged, interactive=True)
+        if self.engine is not None and self.engine.loaded.name == model:
+            merged = holds_preset_learner(self.engine.loaded)
+        else:
+            merged = preset_learner_expected(model, self.device_name, self.quant, self.learner)
+        settings = self.workspace.get_setting(self.workspace.config_key(model)) if saved else None
+        return layered(get_preset(model), settings, learner_merged=merged, interactive=interactive)
 
     @property
     def model_choice(self) -> str:
@@ -505,7 +519,11 @@ class SealDeskApp(App[None]):
         except SealDeskError as exc:
             self.notify(str(exc), severity="error")
             return
-        ws.set_setting(ws.config_key(model), cfg.to_dict())
+        from seal_desk.config import to_saved
+
+        # only what differs from the form's defaults: a default left alone is not frozen in, and `rl` and the
+        # benchmarks, which read these settings too, do not inherit the app's interactive ones
+        ws.set_setting(ws.config_key(model), to_saved(cfg, self._layered(model, saved=False, interactive=True)))
         self._config = None
         if self.engine is not None:
             self.engine.config = cfg

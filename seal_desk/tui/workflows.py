@@ -26,6 +26,7 @@ from seal_desk.tui.jobs import Job
 
 if TYPE_CHECKING:
     from seal_desk.arc import ArcSelfEdit, ArcTask
+    from seal_desk.config import SealConfig
     from seal_desk.engine import Engine, LearnResult
     from seal_desk.knowledge.documents import Document, Question
     from seal_desk.knowledge.question_writer import WrittenQuestions
@@ -65,6 +66,10 @@ class WorkflowHost(PaneHost, Protocol):
 
     def advance_guide(self, doc_id: int, step: str, detail: str = "") -> None:
         """Move the guided first run on, if it runs on `doc_id`."""
+        ...
+
+    def measuring_config(self) -> SealConfig:
+        """The settings without the app's interactive defaults (the outer loop measures with these)."""
         ...
 
     def end_guide(self, doc_id: Optional[int] = None) -> None:
@@ -342,18 +347,19 @@ def run_outer_loop(
         engine = app.require_engine()
         cfg = OuterLoopConfig(rounds=rounds, passages=passages, k=k, eval_times=evals)
         usable = start.training_passages(load_data_file(Path(data).expanduser()), [], data, on_event=job.emit)
-        return start.run_outer_loop(
-            engine,
-            app.workspace,
-            usable,
-            str(Path(data).expanduser().resolve()),
-            out,
-            cfg,
-            app.model_copier(app.device_name or "auto") if cluster else app.model_copy,
-            on_event=job.emit,
-            cancel=job.cancel,
-            cluster=cluster,
-        )
+        with engine.configured(app.measuring_config()):  # rewards from the paper's inner loop, as `seal-desk rl`
+            return start.run_outer_loop(
+                engine,
+                app.workspace,
+                usable,
+                str(Path(data).expanduser().resolve()),
+                out,
+                cfg,
+                app.model_copier(app.device_name or "auto") if cluster else app.model_copy,
+                on_event=job.emit,
+                cancel=job.cancel,
+                cluster=cluster,
+            )
 
     job = Job("rl", "Outer loop (ReST-EM)", on_event=pane.handle_event, on_end=pane.finish)
     if app.start_job(job, work) is None:

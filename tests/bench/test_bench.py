@@ -182,3 +182,41 @@ def test_lora_flops_do_not_count_an_adapters_wrappers(tiny):
         copy.deepcopy(tiny.model), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"])
     )
     assert linear_params(wrapped) == plain
+
+
+class _RecordingEngine:
+    """Stands in for an Engine: records the stop rule in force when it learns or trains, then fails."""
+
+    def __init__(self):
+        from seal_desk.config import layered
+
+        self.config = layered()
+        self.seen = []
+
+    def configured(self, cfg):
+        from seal_desk.engine import Engine
+
+        return Engine.configured(self, cfg)
+
+    def learn(self, *args, **kwargs):
+        self.seen.append(self.config.inner.stop_loss)
+        raise RuntimeError("stop here")
+
+    train_on = learn
+
+
+def test_the_interactive_arms_run_with_the_stop_rule_and_restore_the_config():
+    """bench speed's interactive learn and --compare-reference's stop-rule arm run under config.INTERACTIVE;
+    the paper's config is back afterwards, also when they fail."""
+    from seal_desk.bench.reference_recipe import _train_ours
+    from seal_desk.bench.speed import interactive_learn_stages
+    from seal_desk.config import INTERACTIVE
+
+    engine = _RecordingEngine()
+    for run in (lambda: interactive_learn_stages(engine), lambda: _train_ours(engine, ["x"], stop_rule=True)):
+        with pytest.raises(RuntimeError):
+            run()
+        assert engine.config.inner.stop_loss == 0.0
+    with pytest.raises(RuntimeError):
+        _train_ours(engine, ["x"], stop_rule=False)
+    assert engine.seen == [INTERACTIVE["inner"]["stop_loss"]] * 2 + [0.0]

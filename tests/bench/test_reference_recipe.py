@@ -80,7 +80,6 @@ def test_compare_reference_only_some_arms(tmp_path):
     res = json.loads(out.read_text())
     arms = res["compare_reference"]["arms"]
     assert [row["arm"] for row in arms] == ["reference, no padding", "seal-desk, stop rule"]  # in ARMS order
-    assert arms[1]["tokens_per_candidate"] <= arms[0]["tokens_per_candidate"]
     assert all(row["times_seal_desk"] is None for row in arms)  # no seal-desk arm to compare with
     assert "train_tok_s" not in res and "gen_tok_s_batch1" not in res  # nothing else was measured
 

@@ -312,9 +312,17 @@ def test_learning_in_the_app_stops_on_convergence_by_default(tmp_path):
 
     async def scenario(pilot):
         assert app.engine.config.inner.stop_loss == stop and app.engine.config.inner.epochs == 10
+        assert app.measuring_config().inner.stop_loss == 0.0  # what the RL tab runs the outer loop with
         await pilot.click("#--content-tab-settings")
         await pilot.pause()
         assert app.screen.query_one("#set-stop_loss", Input).value == f"{stop:g}"
+        app.screen.query_one("#set-k", Input).value = "3"
+        await pilot.click("#set-save")
+        await pilot.pause()
+        saved = app.workspace.get_setting(app.workspace.config_key("tiny-random"))
+        assert "stop_loss" not in saved.get("inner", {}) and saved["self_edit"] == {"k": 3}  # only the change
+        assert app.engine.config.inner.stop_loss == stop and app.measuring_config().inner.stop_loss == 0.0
+        assert app.measuring_config().self_edit.k == 3
 
     drive(app, scenario)
 

@@ -90,3 +90,26 @@ def test_without_ray_the_run_does_not_start_and_says_how_to_install(workspace, m
         assert severity == "error" and "pip install 'seal-desk[cluster]'" in text and "\n" not in text
 
     drive(app, scenario)
+
+
+def test_the_rl_tab_runs_the_outer_loop_without_the_interactive_stop_rule(tmp_path, monkeypatch):
+    """The app's engine stops learning early (config.INTERACTIVE); the outer loop it starts measures rewards
+    with the paper's fixed epochs, as `seal-desk rl` does, and the app's config is back afterwards."""
+    from tui_helpers import tiny_loader, wait_for
+
+    from seal_desk.restem import start
+    from seal_desk.tui import workflows
+    from seal_desk.tui.app import SealDeskApp
+    from seal_desk.workspace.database import Workspace
+
+    seen = []
+    monkeypatch.setattr(start, "run_outer_loop", lambda engine, *a, **kw: seen.append(engine.config.inner.stop_loss))
+    app = SealDeskApp(workspace=Workspace(tmp_path / "ws"), loader=tiny_loader)
+
+    async def scenario(pilot):
+        assert app.engine.config.inner.stop_loss == 0.3
+        job = workflows.run_outer_loop(app, str(FACTS), str(tmp_path / "rl"), 1, 1, 1, 1)
+        await wait_for(pilot, lambda: job.finished, what="the outer loop job")
+        assert seen == [0.0] and app.engine.config.inner.stop_loss == 0.3
+
+    drive(app, scenario)

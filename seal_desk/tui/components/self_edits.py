@@ -303,10 +303,15 @@ class SelfEditPane(Vertical):
         engine = host(self).engine
         if engine is not None:
             seqs = engine.sequences_for(passage, edits, fmt)
-            epochs = engine.config.inner.epochs
+            inner = engine.config.inner
+            epochs = (
+                f"× up to {inner.epochs} epochs, until loss < {inner.stop_loss:g}"
+                if inner.stop_loss
+                else (f"× {inner.epochs} epochs")
+            )
             line.append(
                 f"Apply trains this passage on {len(seqs)} sequence(s), {engine.training_tokens(seqs)} tokens "
-                f"(× {epochs} epochs)",
+                f"({epochs})",
                 style="bold",
             )
         else:
