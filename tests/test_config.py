@@ -1,7 +1,9 @@
 """The four config layers merge in one place (config.layered): defaults → preset → saved → flags."""
 
-from seal_desk.config import SAVED_VERSION, SealConfig, layered
+from seal_desk.config import INTERACTIVE, SAVED_VERSION, SealConfig, layered
 from seal_desk.model.presets import Preset
+
+INTERACTIVE_STOP = INTERACTIVE["inner"]["stop_loss"]
 
 
 def _preset(**kw) -> Preset:
@@ -60,7 +62,7 @@ def test_settings_saved_before_the_stop_rule_field_do_not_turn_it_off():
     """A version-1 save is a whole to_dict, with stop_loss 0.0 nobody chose: the interactive default applies;
     any other value in it (or in a later save) still counts."""
     old = SealConfig().to_dict()  # what the Settings tab saved before: every field, stop_loss 0.0
-    assert layered(saved=old, interactive=True).inner.stop_loss == 0.3
+    assert layered(saved=old, interactive=True).inner.stop_loss == INTERACTIVE_STOP
     assert layered(saved=old).inner.stop_loss == 0.0
     old["inner"]["stop_loss"] = 0.2
     assert layered(saved=old, interactive=True).inner.stop_loss == 0.2
@@ -78,4 +80,4 @@ def test_saved_settings_are_what_the_user_changed():
     saved = to_saved(cfg, form)
     assert saved == {"version": SAVED_VERSION, "self_edit": {"k": 3}}
     assert layered(saved=saved).inner.stop_loss == 0.0 and layered(saved=saved).self_edit.k == 3
-    assert layered(saved=saved, interactive=True).inner.stop_loss == 0.3
+    assert layered(saved=saved, interactive=True).inner.stop_loss == INTERACTIVE_STOP

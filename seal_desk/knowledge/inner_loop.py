@@ -181,13 +181,34 @@ def _backward(model, precision, params, batch: tuple, device, size: int) -> floa
         if not share:
             continue
         with precision:
-            out = model(
-                input_ids=ids[part].to(device), attention_mask=mask[part].to(device), labels=labels[part].to(device)
-            )
-        (out.loss * share).backward()
-        loss += float(out.loss.detach()) * share
-        del out  # its logits must not live on through the next slice's forward
+            part_loss = target_loss(model, ids[part].to(device), mask[part].to(device), labels[part].to(device))
+        (part_loss * share).backward()
+        loss += float(part_loss.detach()) * share
+        del part_loss  # its graph (logits included) must not live on through the next slice's forward
     return loss
+
+
+LOGITS_AT_TARGETS = True  # project onto the vocabulary only where a next token is trained (False: everywhere)
+
+
+def target_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token loss over the labelled positions, as the model's own loss computes it, with the output
+    projection (a 49k–152k vocabulary) and its backward run only at positions whose next token is a target:
+    question-answer items train on the answer alone, so most of their positions need no logits. Models that
+    cannot slice their logits (`logits_to_keep` with a mask) get their own loss."""
+    if LOGITS_AT_TARGETS:
+        wanted = labels[:, 1:] != -100
+        keep = torch.zeros_like(labels, dtype=torch.bool)
+        keep[:, :-1] = wanted
+        try:
+            out = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep)
+        except TypeError:  # no logits_to_keep on this model
+            pass
+        else:
+            logits = out.logits.reshape(-1, out.logits.shape[-1])
+            if logits.shape[0] == int(wanted.sum()):  # (targets, vocab): the mask was honoured
+                return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
+    return model(input_ids=ids, attention_mask=mask, labels=labels).loss
 
 
 def _schedule(cfg: InnerLoopConfig, step: int, total: int) -> float:

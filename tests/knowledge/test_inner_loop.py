@@ -101,3 +101,42 @@ def test_group_by_length_batches_similar_lengths_and_keeps_every_example():
     assert sum(int(m.sum()) for _, _, m in grouped) == sum(int(m.sum()) for _, _, m in plain) == 184
     width = lambda bs: sum(ids.numel() for ids, _, _ in bs)  # noqa: E731 - padded cells
     assert width(grouped) < width(plain) and all(ids.shape[1] in (4, 6, 41, 43) for ids, _, _ in grouped)
+
+
+def test_logits_only_at_targets_give_the_models_own_loss_and_gradients(tiny):
+    """target_loss projects onto the vocabulary only where a next token is trained (prompt positions of a QA
+    item are not): the loss and the LoRA gradients equal the model's own loss over the labelled positions,
+    for rows of different lengths, and a model without `logits_to_keep` falls back to its own loss."""
+    from seal_desk.knowledge.inner_loop import target_loss
+
+    host = AdapterHost(tiny.model)
+    host.prepare(LoraSettings(r=4, alpha=8), 0)
+    model = host.peft
+    ids = torch.randint(5, 200, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    labels = ids.clone()
+    labels[:, :7] = -100  # a prompt: no loss there
+    labels[1, 9:] = -100
+    params = host.trainable_parameters()
+
+    def grads(loss):
+        for p in params:
+            p.grad = None
+        loss.backward()
+        return [p.grad.clone() for p in params]
+
+    torch.manual_seed(0)
+    own = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    ours = target_loss(model, ids, mask, labels)
+    torch.testing.assert_close(ours, own)
+    for a, b in zip(grads(ours), grads(model(input_ids=ids, attention_mask=mask, labels=labels).loss)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+    class NoSlicing(torch.nn.Module):
+        def forward(self, input_ids, attention_mask, labels=None, **kwargs):
+            if kwargs:
+                raise TypeError("unexpected keyword 'logits_to_keep'")
+            return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+
+    torch.testing.assert_close(target_loss(NoSlicing(), ids, mask, labels), own)

@@ -97,3 +97,24 @@ def test_auto_checkpointing_follows_the_planner_on_a_gpu(tiny_engine, monkeypatc
         assert engine.checkpointing(5) is expected
     assert _with(engine, gradient_checkpointing="off").checkpointing(5) is False
     assert _with(engine, gradient_checkpointing="on").checkpointing(1) is True
+
+
+def test_adamw_is_the_fused_kernel_with_the_same_update():
+    """make_optimizer's AdamW runs fused (one kernel for all tensors) and steps exactly as the per-tensor loop."""
+    from seal_desk.model.optimizers import make_optimizer
+
+    torch.manual_seed(0)
+    start = [torch.randn(8, 16), torch.randn(16, 4)]
+    grads = [[torch.randn_like(t) for t in start] for _ in range(3)]
+    ours = [torch.nn.Parameter(t.clone()) for t in start]
+    plain = [torch.nn.Parameter(t.clone()) for t in start]
+    fused = make_optimizer(ours, "adamw", 1e-2, 0.01)
+    loop = torch.optim.AdamW(plain, lr=1e-2, weight_decay=0.01, foreach=False)
+    assert fused.defaults["fused"] is True
+    for step in grads:
+        for params, opt in ((ours, fused), (plain, loop)):
+            for p, g in zip(params, step):
+                p.grad = g.clone()
+            opt.step()
+    for a, b in zip(ours, plain):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -97,19 +97,21 @@ def test_the_rl_tab_runs_the_outer_loop_without_the_interactive_stop_rule(tmp_pa
     with the paper's fixed epochs, as `seal-desk rl` does, and the app's config is back afterwards."""
     from tui_helpers import tiny_loader, wait_for
 
+    from seal_desk.config import INTERACTIVE
     from seal_desk.restem import start
     from seal_desk.tui import workflows
     from seal_desk.tui.app import SealDeskApp
     from seal_desk.workspace.database import Workspace
 
+    stop = INTERACTIVE["inner"]["stop_loss"]
     seen = []
     monkeypatch.setattr(start, "run_outer_loop", lambda engine, *a, **kw: seen.append(engine.config.inner.stop_loss))
     app = SealDeskApp(workspace=Workspace(tmp_path / "ws"), loader=tiny_loader)
 
     async def scenario(pilot):
-        assert app.engine.config.inner.stop_loss == 0.3
+        assert app.engine.config.inner.stop_loss == stop > 0
         job = workflows.run_outer_loop(app, str(FACTS), str(tmp_path / "rl"), 1, 1, 1, 1)
         await wait_for(pilot, lambda: job.finished, what="the outer loop job")
-        assert seen == [0.0] and app.engine.config.inner.stop_loss == 0.3
+        assert seen == [0.0] and app.engine.config.inner.stop_loss == stop
 
     drive(app, scenario)
