@@ -501,3 +501,38 @@ def test_arc_tab_loads_shows_and_solves_a_task(tmp_path, workspace):
         assert not errors(app)[2:]  # only the two load errors
 
     drive(app, scenario, message_hook=hook)
+
+
+def test_the_training_pane_ends_an_inner_loop_that_stopped_early(workspace):
+    """A convergence stop ends training before its last planned step: the pane still marks the phase done, fills
+    the bar, and says at which epoch it converged (when recall after begins, or when the run ends)."""
+    from textual.widgets import ProgressBar, RichLog
+
+    from seal_desk.events import Message, Progress
+    from seal_desk.tui.components.training import TrainingPane
+
+    app = make_app(workspace)
+
+    async def scenario(pilot):
+        app.show_tab("train")
+        await pilot.pause()
+        pane = app.main.query_one(TrainingPane)
+        for questions, last in ((2, Progress("after", 0, 2)), (0, None)):
+            pane.begin("Lake Quorra", "", questions)
+            pane.handle_event(Progress("self-edit", 1, 1))
+            for step in (1, 2, 3):
+                pane.handle_event(TrainStep(step, 10, step, 10, 1.0 / step, 1e-3, 40 * step, 0.5 * step))
+            pane.handle_event(Message("inner loop converged: epoch 3/10 mean loss 0.290 < 0.3, stopped at step 3/10"))
+            assert pane.states["train"] == "running"
+            if last is not None:
+                pane.handle_event(last)
+                assert pane.states["after"] == "running"
+            else:
+                pane.finish("done")
+            await pilot.pause()
+            bar = pane.query_one("#train-bar", ProgressBar)
+            assert pane.states["train"] == "done" and bar.progress == bar.total == 3
+            log = "\n".join(str(line.text) for line in pane.query_one(RichLog).lines)
+            assert "inner loop done at epoch 3/10 (converged): loss 1.000 → 0.333" in log, log
+
+    drive(app, scenario)

@@ -39,6 +39,7 @@ class TrainingPane(Vertical):
         self.correct: dict[str, int] = {}
         self.chars = 0
         self.active = False
+        self.last_step: TrainStep | None = None  # the inner loop's latest step (it may stop before its last)
 
     def compose(self) -> ComposeResult:
         yield Label("No training yet: pick self-edits and press Apply & train (ctrl+t).", id="train-title")
@@ -63,6 +64,7 @@ class TrainingPane(Vertical):
             self.states["before"] = self.states["after"] = "skipped"
         self.correct = {}
         self.chars = 0
+        self.last_step = None
         self.query_one("#train-title", Label).update(
             Text.assemble(("Teaching ", "dim"), (title, "bold"), ("  " + detail, "dim"))
         )
@@ -91,6 +93,8 @@ class TrainingPane(Vertical):
         self.active = False
         self.query_one("#train-cancel", Button).disabled = True
         if state == "done":
+            if self.states.get("train") == "running" and self.last_step is not None:
+                self._train_done(self.last_step)  # stopped early, no recall after to mark it
             for key in self.states:
                 if self.states[key] in ("pending", "running"):
                     self.states[key] = "done"
@@ -134,6 +138,8 @@ class TrainingPane(Vertical):
             total = event.total or 0
             done = event.completed >= total
             if event.task == "after":
+                if self.states.get("train") == "running" and self.last_step is not None:
+                    self._train_done(self.last_step)  # stopped before its last step
                 self._finish_phase("train")
             self._set(event.task, "done" if done else "running")
             self.query_one("#train-stats", Label).update(f"recall {event.task}: {event.completed}/{total} answered")
@@ -183,15 +189,23 @@ class TrainingPane(Vertical):
             )
         )
         self.query_one(LossPlot).add(event.step, event.loss, event.epoch)
+        self.last_step = event
         if event.step == event.total_steps:
-            self._set("train", "done")
-            if self.states.get("after") == "pending":
-                self._set("after", "running")
-                self._stats(f"recall after: asking {self.questions} question(s) with the new adapter…")
-            self.log_line(
-                f"inner loop done: loss {self.query_one(LossPlot).losses[0]:.3f} → {event.loss:.3f}, "
-                f"{event.tokens:,} tokens in {event.elapsed:.1f}s"
-            )
+            self._train_done(event)
+
+    def _train_done(self, event: TrainStep) -> None:
+        """The inner loop ended: after its last step, or earlier (the convergence stop: the next phase began)."""
+        early = event.step < event.total_steps
+        if early:
+            self.query_one("#train-bar", ProgressBar).update(total=event.step, progress=event.step)
+        self._set("train", "done")
+        if self.states.get("after") == "pending":
+            self._set("after", "running")
+            self._stats(f"recall after: asking {self.questions} question(s) with the new adapter…")
+        self.log_line(
+            f"inner loop done{f' at epoch {event.epoch}/{event.epochs} (converged)' if early else ''}: loss "
+            f"{self.query_one(LossPlot).losses[0]:.3f} → {event.loss:.3f}, {event.tokens:,} tokens in {event.elapsed:.1f}s"
+        )
 
     # phases ------------------------------------------------------------------------------------
     def _set(self, key: str, state: str) -> None:
