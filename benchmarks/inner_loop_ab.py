@@ -14,7 +14,8 @@ With `--reference`, two more arms compare the loop itself with SEAL's reference 
   padding, which trains PEFT's default targets, q_proj and v_proj, on a plain copy of the model.
 
 The sequences are what `learn` trains on for the built-in sample passage with the default preset's pipeline
-(the passage, each sentence, and a fixed self-QA self-edit whose answers alone are trained). Prints each arm's
+(the passage, each sentence, and a fixed self-QA self-edit; `learn` trains every token of them, so logits at
+targets save one position a row here; they save more where prompts are masked, as in SFT examples). Prints each arm's
 seconds per run, the medians, their ratios to `before`, and each arm's first and last loss (they must agree).
 """
 

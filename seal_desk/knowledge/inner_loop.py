@@ -11,6 +11,7 @@ import contextlib
 import math
 import random
 import time
+import weakref
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -147,7 +148,9 @@ def train(
                 epoch_loss.append(last)
                 on_event(TrainStep(step, total, epoch + 1, cfg.epochs, last, lr, tokens, time.perf_counter() - started))
             if converged(epoch_loss, cfg):
-                if epoch + 1 < cfg.epochs:
+                if epoch + 1 < cfg.epochs:  # the loop ends here: its last step, with the total it turned out to have
+                    elapsed = time.perf_counter() - started
+                    on_event(TrainStep(step, step, epoch + 1, cfg.epochs, last, lr, tokens, elapsed))
                     on_event(
                         Message(
                             f"inner loop converged: epoch {epoch + 1}/{cfg.epochs} mean loss "
@@ -189,25 +192,31 @@ def _backward(model, precision, params, batch: tuple, device, size: int) -> floa
 
 
 LOGITS_AT_TARGETS = True  # project onto the vocabulary only where a next token is trained (False: everywhere)
+_NO_MASKED_LOGITS: weakref.WeakSet = weakref.WeakSet()  # models found not to take a logits_to_keep mask
 
 
 def target_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean next-token loss over the labelled positions, as the model's own loss computes it, with the output
-    projection (a 49k–152k vocabulary) and its backward run only at positions whose next token is a target:
-    question-answer items train on the answer alone, so most of their positions need no logits. Models that
-    cannot slice their logits (`logits_to_keep` with a mask) get their own loss."""
-    if LOGITS_AT_TARGETS:
+    projection (a 49k–152k vocabulary) and its backward run only at positions whose next token is a target.
+    That saves work where prompts are masked (the learner's and the outer loop's SFT examples, ARC episodes);
+    `learn`'s sequences are trained whole, so there it saves one position a row. A model that cannot slice its
+    logits with a mask (`logits_to_keep`: older transformers, some remote code) gets its own loss from then on."""
+    if LOGITS_AT_TARGETS and model not in _NO_MASKED_LOGITS:
         wanted = labels[:, 1:] != -100
         keep = torch.zeros_like(labels, dtype=torch.bool)
         keep[:, :-1] = wanted
         try:
-            out = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep)
-        except TypeError:  # no logits_to_keep on this model
-            pass
-        else:
-            logits = out.logits.reshape(-1, out.logits.shape[-1])
-            if logits.shape[0] == int(wanted.sum()):  # (targets, vocab): the mask was honoured
-                return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+        except torch.OutOfMemoryError:
+            raise
+        except (TypeError, IndexError, RuntimeError):  # no logits_to_keep, or no mask form of it
+            logits = None
+        if logits is not None and logits.reshape(-1, logits.shape[-1]).shape[0] == int(wanted.sum()):
+            return torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(), labels[:, 1:][wanted]
+            )
+        del logits  # (ignored: every position's logits) its graph must not live through the forward below
+        _NO_MASKED_LOGITS.add(model)
     return model(input_ids=ids, attention_mask=mask, labels=labels).loss
 
 

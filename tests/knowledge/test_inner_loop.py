@@ -128,7 +128,13 @@ def test_logits_only_at_targets_give_the_models_own_loss_and_gradients(tiny):
 
     torch.manual_seed(0)
     own = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    rows = []
+    hook = model.get_output_embeddings().register_forward_hook(
+        lambda m, i, o: rows.append(o.reshape(-1, o.shape[-1]).shape[0])
+    )
     ours = target_loss(model, ids, mask, labels)
+    hook.remove()
+    assert rows == [int((labels[:, 1:] != -100).sum())]  # the projection ran at the targets alone
     torch.testing.assert_close(ours, own)
     for a, b in zip(grads(ours), grads(model(input_ids=ids, attention_mask=mask, labels=labels).loss)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
@@ -140,3 +146,13 @@ def test_logits_only_at_targets_give_the_models_own_loss_and_gradients(tiny):
             return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
 
     torch.testing.assert_close(target_loss(NoSlicing(), ids, mask, labels), own)
+
+    class Ignores(torch.nn.Module):  # takes **kwargs and leaves the mask unused: all positions' logits
+        def forward(self, input_ids, attention_mask, labels=None, **kwargs):
+            return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+
+    ignores = Ignores()
+    torch.testing.assert_close(target_loss(ignores, ids, mask, labels), own)
+    from seal_desk.knowledge.inner_loop import _NO_MASKED_LOGITS
+
+    assert ignores in _NO_MASKED_LOGITS and model not in _NO_MASKED_LOGITS  # asked once, not every step

@@ -265,16 +265,16 @@ def test_settings_are_saved_and_applied(tmp_path, workspace):
         await pilot.pause()
         assert "paper 10" in screen_text(app) and "paper 0.001" in screen_text(app)
         app.screen.query_one("#set-epochs", Input).value = "7"
-        app.screen.query_one("#set-stop_loss", Input).value = "0.15"
+        app.screen.query_one("#set-stop_loss", Input).value = "0.2"
         app.screen.query_one("#set-k", Input).value = "3"
         app.screen.query_one("#set-precision", Select).value = "bf16"
         await pilot.click("#set-save")
         await pilot.pause()
         saved = ws.get_setting(ws.config_key("tiny-random"))
         assert saved["inner"]["epochs"] == 7 and saved["self_edit"]["k"] == 3
-        assert saved["inner"]["precision"] == "bf16" and saved["inner"]["stop_loss"] == 0.15
+        assert saved["inner"]["precision"] == "bf16" and saved["inner"]["stop_loss"] == 0.2
         assert app.engine.config.inner.epochs == 7 and app.engine.config.inner.precision == "bf16"
-        assert app.engine.config.inner.stop_loss == 0.15
+        assert app.engine.config.inner.stop_loss == 0.2
         assert ws.get_setting("model") == "tiny-random" and ws.get_setting("device") == "auto"
         assert app.screen.query_one("#se-k", Input).value == "3", app.notices
 
