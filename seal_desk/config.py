@@ -171,8 +171,9 @@ class SealConfig:
 
 # Interactive learning (the TUI, `seal-desk learn`) stops a candidate once an epoch's mean loss is under 0.15.
 # With the default pipeline that trained about half of the 10 epochs' tokens, and recall held: the paraphrased
-# dev half 43.1% vs 40.3% at 10 epochs (paired difference +2.8, 95% CI +0.0 to +6.9); SQuAD dev in the section
-# cited below. A threshold of 0.3 trained ~40% and lost 5.6 points on dev (docs/results.md, issue #17).
+# dev half 43.1% vs 40.3% at 10 epochs (paired difference +2.8, 95% CI +0.0 to +6.9); SQuAD dev, 50 passages,
+# 13.4% vs 13.4% (+0.0, −2.2 to +2.4). A threshold of 0.3 trained ~40% and lost 5.6 points on dev
+# (docs/results.md, "Learn a passage in seconds, second pass").
 # Benchmarks and the outer loop keep the paper's fixed 10 epochs.
 INTERACTIVE: dict[str, Any] = {"inner": {"stop_loss": 0.15}}
 
