@@ -211,10 +211,10 @@ def target_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tens
             raise
         except (TypeError, IndexError, RuntimeError):  # no logits_to_keep, or no mask form of it
             logits = None
-        if logits is not None and logits.reshape(-1, logits.shape[-1]).shape[0] == int(wanted.sum()):
-            return torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]).float(), labels[:, 1:][wanted]
-            )
+        if logits is not None:
+            logits = logits.reshape(-1, logits.shape[-1])
+            if logits.shape[0] == int(wanted.sum()):  # (targets, vocab): the mask was honoured
+                return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
         del logits  # (ignored: every position's logits) its graph must not live through the forward below
         _NO_MASKED_LOGITS.add(model)
     return model(input_ids=ids, attention_mask=mask, labels=labels).loss
