@@ -7,6 +7,7 @@ honours a CancelToken; a cancelled or failed run is recorded as such and leaves 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from typing import Optional
 
 import torch
 
-from seal_desk.config import SealConfig, layered
+from seal_desk.config import INTERACTIVE, SealConfig, laid_over, layered
 from seal_desk.errors import Cancelled, InputError
 from seal_desk.events import CancelToken, EventSink, Message, Progress, TokenGenerated, ignore
 from seal_desk.knowledge import self_edit as se
@@ -84,6 +85,11 @@ class Engine:
             yield self
         finally:
             self.config = before
+
+    def interactive(self) -> contextlib.AbstractContextManager[Engine]:
+        """`configured` with the interactive defaults (config.INTERACTIVE: the stop rule of the app and `learn`)
+        laid over the engine's config."""
+        return self.configured(laid_over(self.config, INTERACTIVE))
 
     @property
     def run_config(self) -> SealConfig:

@@ -205,9 +205,7 @@ def compare_reference(
 
 def _train_ours(engine: Engine, sequences: list[str], stop_rule: bool):
     """The engine's inner loop on `sequences`, with its config or (`stop_rule`) with config.INTERACTIVE over it."""
-    from seal_desk.config import INTERACTIVE, laid_over
-
-    with engine.configured(laid_over(engine.config, INTERACTIVE) if stop_rule else engine.config):
+    with engine.interactive() if stop_rule else engine.configured(engine.config):
         return engine.train_on(sequences)
 
 

@@ -188,9 +188,7 @@ def learn_stages(engine: Engine, prefix: str = "learn_s") -> dict[str, float]:
 def interactive_learn_stages(engine: Engine) -> dict[str, float]:
     """learn_stages with the interactive defaults laid over the engine's config (config.INTERACTIVE: the stop
     rule the app and `learn` use), measured right after the paper's run: the two side by side."""
-    from seal_desk.config import INTERACTIVE, laid_over
-
-    with engine.configured(laid_over(engine.config, INTERACTIVE)):
+    with engine.interactive():
         return learn_stages(engine, "learn_interactive_s")
 
 

@@ -539,6 +539,14 @@ def build_parser() -> argparse.ArgumentParser:
         "question-answer pairs",
     )
     _train_args(le)
+    sh = sub.add_parser(
+        "shrink",
+        help="a learner or packed generator at a lower LoRA rank (the best rank-R approximation of its "
+        "update): a smaller file to ship; the card records the energy kept",
+    )
+    sh.add_argument("src", metavar="LEARNER", help="a learner folder (PEFT adapter + seal_desk_learner.json)")
+    sh.add_argument("--rank", type=int, required=True, help="the new LoRA rank")
+    sh.add_argument("--out", required=True, help="the new learner folder, beside LEARNER")
     from seal_desk.cli.arc import add_parser as add_arc_parser
 
     add_arc_parser(sub)
@@ -598,6 +606,7 @@ COMMANDS = {
     "bench": ("bench", "cmd_bench"),
     "rl": ("outer_loop", "cmd_rl"),
     "learner": ("outer_loop", "cmd_learner"),
+    "shrink": ("outer_loop", "cmd_shrink"),
     "update": ("update", "cmd_update"),
     "arc": ("arc", "run"),
 }

@@ -9,6 +9,10 @@ The pack is a learner folder (PEFT adapter + `seal_desk_learner.json`), merged a
 learner; its card names the learner the run started from (`on_top_of`, a sibling folder), which is
 merged first. So `--learner` on the pack gives the SEAL-trained model, and on `on_top_of` the
 untrained one it came from.
+
+`shrink` makes a pack (or any learner) smaller: per module, the best rank-R approximation of its update
+ΔW = s·B·A (truncated SVD, computed on the thin factors, never the full matrix); the card records the
+share of the update's energy (squared Frobenius norm) each shrink kept.
 """
 
 from __future__ import annotations
@@ -56,6 +60,85 @@ def combine(adapters: Sequence[tuple[dict, dict]]) -> tuple[dict, dict]:
     rank = sum(c["r"] for c in configs)
     config = dict(configs[0], r=rank, lora_alpha=rank, use_rslora=False)
     return config, combined
+
+
+def _modules(tensors: dict) -> list[str]:
+    """The LoRA modules of a PEFT state dict: the key prefixes before `.lora_A.`."""
+    return sorted({k.split(".lora_A.")[0] for k in tensors if ".lora_A." in k})
+
+
+def truncate(config: dict, tensors: dict, rank: int) -> tuple[dict, dict, float]:
+    """The adapter at LoRA rank `rank`: each module's update replaced by its best rank-`rank` approximation.
+
+    Returns (config, tensors, energy kept): the mean over modules of Σ kept σ² / Σ σ². At or above the
+    adapter's rank, the update is the same (re-factored, scale 1)."""
+    import torch
+
+    if rank < 1:
+        raise InputError("--rank must be at least 1")
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise InputError("an adapter with per-module ranks or alphas cannot be shrunk to one rank")
+    scale = (
+        config["lora_alpha"] / config["r"]
+        if not config.get("use_rslora")
+        else config["lora_alpha"] / config["r"] ** 0.5
+    )
+    out, kept = {}, []
+    for module in _modules(tensors):
+        a_key = next(k for k in tensors if k.startswith(module + ".lora_A."))
+        b_key = a_key.replace(".lora_A.", ".lora_B.")
+        a, b = tensors[a_key].double(), tensors[b_key].double() * scale  # (r, in), (out, r)
+        qb, rb = torch.linalg.qr(b)  # b = qb rb
+        qa, ra = torch.linalg.qr(a.T)  # a = ra^T qa^T
+        u, sigma, vh = torch.linalg.svd(rb @ ra.T)  # ΔW = qb u diag(σ) vh qa^T
+        k = min(rank, sigma.numel())
+        total = float((sigma**2).sum())
+        kept.append(float((sigma[:k] ** 2).sum()) / total if total > 0 else 1.0)
+        root = sigma[:k].sqrt()
+        out[b_key] = (qb @ u[:, :k] * root).float().contiguous()
+        out[a_key] = (root[:, None] * (vh[:k] @ qa.T)).float().contiguous()
+    new_rank = max((t.shape[0] for k, t in out.items() if ".lora_A." in k), default=rank)
+    return dict(config, r=new_rank, lora_alpha=new_rank, use_rslora=False), out, sum(kept) / max(len(kept), 1)
+
+
+def shrink(src: str | Path, out: str | Path, rank: int) -> dict:
+    """Write the learner folder `src` as `out` at LoRA rank `rank` (bf16, beside it); returns the new card."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from seal_desk.model.learner_weights import learner_card
+
+    src, target = Path(src), Path(out).expanduser().resolve()
+    card = learner_card(src)  # an InputError when src is not a learner
+    if target == src.resolve():
+        raise InputError(f"{out}: that is the learner being shrunk; pick a new folder beside it")
+    if target.parent != src.resolve().parent and card.get("on_top_of"):
+        raise InputError(f"{out}: put it beside {src} (its card's on_top_of names a sibling folder)")
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CARD).is_file())):
+        raise InputError(f"{out}: exists and is not an earlier pack or learner (it would be replaced)")
+    config = json.loads((src / "adapter_config.json").read_text())
+    config, tensors, energy = truncate(config, load_file(str(src / "adapter_model.safetensors")), rank)
+    new_card = dict(card)
+    new_card["lora"] = dict(card.get("lora") or {}, r=config["r"], alpha=config["lora_alpha"])
+    new_card["shrunk"] = list(card.get("shrunk", [])) + [
+        {
+            "from": src.name,
+            "from_rank": card.get("lora", {}).get("r"),
+            "rank": config["r"],
+            "energy_kept": round(energy, 4),
+        }
+    ]
+    new_card["stored"] = "bf16 (the best rank-r approximation of each module's update, by truncated SVD)"
+
+    def write(tmp: Path) -> None:
+        save_file(
+            {k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, str(tmp / "adapter_model.safetensors")
+        )
+        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
+        (tmp / CARD).write_text(json.dumps(new_card, indent=2))
+
+    write_folder_atomic(target, write)
+    return new_card
 
 
 def check_target(out: str | Path, run: str | Path, learner: str | Path | None) -> Path:
@@ -111,4 +194,4 @@ def pack_generator(run: str | Path, out: str | Path, summary: dict, meta: dict) 
     return card
 
 
-__all__ = ["check_target", "combine", "pack_generator"]
+__all__ = ["check_target", "combine", "pack_generator", "shrink", "truncate"]

@@ -198,6 +198,11 @@ class _RecordingEngine:
 
         return Engine.configured(self, cfg)
 
+    def interactive(self):
+        from seal_desk.engine import Engine
+
+        return Engine.interactive(self)
+
     def learn(self, *args, **kwargs):
         self.seen.append(self.config.inner.stop_loss)
         raise RuntimeError("stop here")

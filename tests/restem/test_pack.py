@@ -117,3 +117,47 @@ def test_generator_base_picks_the_learner_a_pack_was_trained_on(tmp_path):
     start = str(tmp_path / "start")
     assert learner_arg(Namespace(learner=start, generator_mode="base"), "tiny-random") == start  # not a pack
     assert learner_arg(Namespace(learner="none", generator_mode="base"), "tiny-random") == "none"
+
+
+def test_truncating_keeps_the_best_low_rank_part_of_the_update():
+    from seal_desk.restem.pack import truncate
+
+    config, tensors = combine([_adapter(2, 4, 1), _adapter(2, 16, 2)])  # rank 4, one 6x8 module
+    dense = _delta(config, tensors).double()
+    sigma = torch.linalg.svdvals(dense)
+    same, full, energy = truncate(config, tensors, 5)  # above the adapter's rank: the same update
+    assert same["r"] == same["lora_alpha"] == 4 and energy == pytest.approx(1.0)
+    assert torch.allclose(_delta(same, full).double(), dense, atol=1e-4)
+    small, cut, energy = truncate(config, tensors, 3)
+    assert small["r"] == small["lora_alpha"] == 3
+    assert {k: t.shape for k, t in cut.items()} == {k: ((3, 8) if ".lora_A." in k else (6, 3)) for k in tensors}
+    error = torch.linalg.matrix_norm(_delta(small, cut).double() - dense)  # Eckart–Young: the tail's norm
+    assert error.item() == pytest.approx(sigma[3:].pow(2).sum().sqrt().item(), rel=1e-4)
+    assert energy == pytest.approx((sigma[:3].pow(2).sum() / sigma.pow(2).sum()).item(), rel=1e-6)
+    with pytest.raises(InputError, match="at least 1"):
+        truncate(config, tensors, 0)
+
+
+def test_a_shrunk_learner_loads_and_says_what_it_kept(tmp_path):
+    from safetensors.torch import save_file
+
+    from seal_desk.cli.main import main
+    from seal_desk.model.learner_weights import CARD, learner_card
+    from seal_desk.restem.pack import shrink
+
+    config, tensors = combine([_adapter(4, 8, 1)])
+    src = tmp_path / "seal"
+    src.mkdir()
+    save_file(tensors, str(src / "adapter_model.safetensors"))
+    (src / "adapter_config.json").write_text(json.dumps(config))
+    (src / CARD).write_text(json.dumps({"base": "tiny-random", "on_top_of": "start", "lora": {"r": 4, "alpha": 4}}))
+    card = shrink(src, tmp_path / "seal-r2", 2)
+    assert learner_card(tmp_path / "seal-r2") == card and card["on_top_of"] == "start"
+    assert card["lora"] == {"r": 2, "alpha": 2} and card["shrunk"][0]["from_rank"] == 4
+    assert 0 < card["shrunk"][0]["energy_kept"] < 1
+    for target, why in ((src, "being shrunk"), (tmp_path / "elsewhere" / "x", "beside")):
+        with pytest.raises(InputError, match=why):
+            shrink(src, target, 2)
+    assert main(["shrink", str(src), "--rank", "2", "--out", str(tmp_path / "not" / "beside")]) != 0
+    assert main(["shrink", str(src), "--rank", "3", "--out", str(tmp_path / "seal-r3")]) == 0
+    assert learner_card(tmp_path / "seal-r3")["lora"]["r"] == 3
