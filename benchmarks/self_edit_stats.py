@@ -45,20 +45,15 @@ def group_stats(paths: list[str]) -> dict:
     for path in paths:
         run = json.load(open(path))
         passages = load_data(run["data"])
-        by_title: dict[str, list] = {}
-        for p in passages:
-            by_title.setdefault(p.title, []).append(p)
         for rows in run["per_passage"].values():
             for row in rows:
                 edits = row.get("self_edits") or []
-                if not edits:
+                asked = {a["question"] for a in row.get("answers", [])}
+                # the passage whose questions these are (titles repeat in SQuAD: one title, many passages)
+                found = [p for p in passages if p.title == row["title"] and asked <= {q.question for q in p.questions}]
+                if not edits or len(found) != 1:
                     continue
-                from seal_desk.knowledge.self_edit import grounding
-
-                cands = by_title.get(row["title"], [])
-                passage = max(cands, key=lambda p: grounding(" ".join(edits), p.text)) if cands else None
-                if passage is None:
-                    continue
+                passage = found[0]
                 per_passage.append([edit_stats(e, passage.title, passage.text) for e in edits])
     flat = [s for stats in per_passage for s in stats]
     shares = [mean(s["grounded_share"] for s in stats) for stats in per_passage]

@@ -177,11 +177,11 @@ def cmd_shrink(args, err: Console) -> int:
     """`seal-desk shrink LEARNER --rank R --out DIR`: no model is loaded, only the adapter's factors."""
     from seal_desk.restem.pack import shrink
 
-    card = shrink(args.src, args.out, args.rank)
+    target, card = shrink(args.src, args.out, args.rank)
     step = card["shrunk"][-1]
-    size = (Path(args.out) / "adapter_model.safetensors").stat().st_size
+    size = (target / "adapter_model.safetensors").stat().st_size
     err.print(
-        f"saved {args.out}: rank {step['from_rank'] or '?'} → {step['rank']}, "
+        f"saved {args.out}: rank {step['from_rank']} → {step['rank']}, "
         f"{100 * step['energy_kept']:.1f}% of the update's energy kept, {size / 1e6:.1f} MB"
     )
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 from seal_desk.errors import InputError
 
@@ -43,6 +44,16 @@ def learner_chain(path: str | Path) -> list[Path]:
         chain.append((chain[-1].parent / below).resolve())
 
 
+def shrunk_origin(path: str | Path) -> Optional[Path]:
+    """The learner folder a shrunk learner was made from (its card's first `shrunk` step, a sibling), or None."""
+    try:
+        card = json.loads((Path(path) / CARD).read_text(encoding="utf-8"))
+        origin = card["shrunk"][0]["from"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    return (Path(path).expanduser().resolve().parent / origin).resolve() if isinstance(origin, str) else None
+
+
 def apply_learner(loaded, path: str | Path, _seen: frozenset = frozenset()):
     """Merge the learner at `path` into `loaded`'s weights (in place); returns its card.
 
@@ -69,4 +80,4 @@ def apply_learner(loaded, path: str | Path, _seen: frozenset = frozenset()):
     return card
 
 
-__all__ = ["CARD", "apply_learner", "learner_card", "learner_chain"]
+__all__ = ["CARD", "apply_learner", "learner_card", "learner_chain", "shrunk_origin"]

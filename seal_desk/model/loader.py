@@ -130,13 +130,17 @@ def preset_learner_expected(name: Optional[str], device: str, quant: str, learne
 
 
 def _under_preset_learner(source: ModelSource, folder: Path) -> bool:
-    """`folder` is the preset's learner or one it was trained on top of."""
+    """`folder` is the preset's learner or one it was trained on top of, or a shrunk copy of one of them
+    (`seal-desk shrink`)."""
     preset = source.preset
     if preset is None or not preset.learner:
         return False
-    from seal_desk.model.learner_weights import learner_chain
+    from seal_desk.model.learner_weights import learner_chain, shrunk_origin
 
-    return folder.expanduser().resolve() in learner_chain(presets_dir() / preset.learner)
+    chain = set(learner_chain(presets_dir() / preset.learner))
+    chain |= {origin for origin in map(shrunk_origin, list(chain)) if origin is not None}
+    here = folder.expanduser().resolve()
+    return here in chain or shrunk_origin(here) in chain
 
 
 def _quant_map(source: ModelSource) -> Optional[dict[str, str]]:

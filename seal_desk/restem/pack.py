@@ -12,7 +12,7 @@ untrained one it came from.
 
 `shrink` makes a pack (or any learner) smaller: per module, the best rank-R approximation of its update
 ΔW = s·B·A (truncated SVD, computed on the thin factors, never the full matrix); the card records the
-share of the update's energy (squared Frobenius norm) each shrink kept.
+share of the update's energy (squared Frobenius norm, over all modules) each shrink kept.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from seal_desk.errors import InputError
 from seal_desk.files import write_folder_atomic
-from seal_desk.model.learner_weights import CARD, learner_chain
+from seal_desk.model.learner_weights import CARD, learner_chain, shrunk_origin
 
 
 def _round_adapter(run: Path, r: int) -> tuple[dict, dict]:
@@ -70,75 +70,104 @@ def _modules(tensors: dict) -> list[str]:
 def truncate(config: dict, tensors: dict, rank: int) -> tuple[dict, dict, float]:
     """The adapter at LoRA rank `rank`: each module's update replaced by its best rank-`rank` approximation.
 
-    Returns (config, tensors, energy kept): the mean over modules of Σ kept σ² / Σ σ². At or above the
-    adapter's rank, the update is the same (re-factored, scale 1)."""
+    Returns (config, tensors, energy kept): Σ kept σ² / Σ σ² over all modules, the share of the whole
+    update's squared Frobenius norm. A module whose update has a lower rank keeps all of it, its factors
+    padded with zeros, so that every module has the adapter's one rank (PEFT loads one `r`)."""
     import torch
 
     if rank < 1:
         raise InputError("--rank must be at least 1")
     if config.get("rank_pattern") or config.get("alpha_pattern"):
         raise InputError("an adapter with per-module ranks or alphas cannot be shrunk to one rank")
-    scale = (
-        config["lora_alpha"] / config["r"]
-        if not config.get("use_rslora")
-        else config["lora_alpha"] / config["r"] ** 0.5
-    )
-    out, kept = {}, []
+    if config.get("use_dora"):
+        raise InputError("a DoRA adapter cannot be shrunk (its magnitude vectors are not a low-rank update)")
+    unknown = [k for k in tensors if ".lora_A." not in k and ".lora_B." not in k]
+    if unknown:
+        raise InputError(f"unexpected tensor {unknown[0]} in the adapter: only LoRA A/B pairs can be shrunk")
+    r = config["r"]
+    scale = config["lora_alpha"] / (r**0.5 if config.get("use_rslora") else r)
+    factors, kept, total = {}, 0.0, 0.0
     for module in _modules(tensors):
         a_key = next(k for k in tensors if k.startswith(module + ".lora_A."))
         b_key = a_key.replace(".lora_A.", ".lora_B.")
+        if b_key not in tensors:
+            raise InputError(f"{module}: the adapter has lora_A without lora_B")
         a, b = tensors[a_key].double(), tensors[b_key].double() * scale  # (r, in), (out, r)
         qb, rb = torch.linalg.qr(b)  # b = qb rb
         qa, ra = torch.linalg.qr(a.T)  # a = ra^T qa^T
         u, sigma, vh = torch.linalg.svd(rb @ ra.T)  # ΔW = qb u diag(σ) vh qa^T
         k = min(rank, sigma.numel())
-        total = float((sigma**2).sum())
-        kept.append(float((sigma[:k] ** 2).sum()) / total if total > 0 else 1.0)
+        kept += float((sigma[:k] ** 2).sum())
+        total += float((sigma**2).sum())
         root = sigma[:k].sqrt()
-        out[b_key] = (qb @ u[:, :k] * root).float().contiguous()
-        out[a_key] = (root[:, None] * (vh[:k] @ qa.T)).float().contiguous()
-    new_rank = max((t.shape[0] for k, t in out.items() if ".lora_A." in k), default=rank)
-    return dict(config, r=new_rank, lora_alpha=new_rank, use_rslora=False), out, sum(kept) / max(len(kept), 1)
+        factors[module] = (a_key, b_key, root[:, None] * (vh[:k] @ qa.T), qb @ u[:, :k] * root)
+    new_rank = max((a.shape[0] for _, _, a, _ in factors.values()), default=min(rank, r))
+    out = {}
+    for a_key, b_key, a, b in factors.values():
+        pad = new_rank - a.shape[0]  # zero directions: no change to the update
+        out[a_key] = torch.nn.functional.pad(a, (0, 0, 0, pad)).float().contiguous()
+        out[b_key] = torch.nn.functional.pad(b, (0, pad)).float().contiguous()
+    config = dict(config, r=new_rank, lora_alpha=new_rank, use_rslora=False)
+    return config, out, kept / total if total > 0 else 1.0
 
 
-def shrink(src: str | Path, out: str | Path, rank: int) -> dict:
-    """Write the learner folder `src` as `out` at LoRA rank `rank` (bf16, beside it); returns the new card."""
+def _read_adapter(src: Path) -> tuple[dict, dict]:
+    """(adapter_config, tensors) of a learner folder, or a one-line InputError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        config = json.loads((src / "adapter_config.json").read_text())
+        tensors = load_file(str(src / "adapter_model.safetensors"))
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise InputError(
+            f"{src}: unreadable adapter ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        ) from None
+    if not isinstance(config, dict) or not isinstance(config.get("r"), int) or "lora_alpha" not in config:
+        raise InputError(f"{src}/adapter_config.json: not a LoRA adapter config (no r and lora_alpha)")
+    return config, tensors
+
+
+def shrink(src: str | Path, out: str | Path, rank: int) -> tuple[Path, dict]:
+    """Write the learner folder `src` as `out` at LoRA rank `rank` (bf16, beside it); returns (where, card).
+
+    Never over the learner itself or one it builds on, never over a folder of other things, nor over
+    another learner than an earlier shrink of the same one."""
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     from seal_desk.model.learner_weights import learner_card
 
-    src, target = Path(src), Path(out).expanduser().resolve()
+    src = Path(src).expanduser()
+    target = Path(out).expanduser().resolve()
     card = learner_card(src)  # an InputError when src is not a learner
-    if target == src.resolve():
-        raise InputError(f"{out}: that is the learner being shrunk; pick a new folder beside it")
+    if target in learner_chain(src):
+        raise InputError(f"{out}: that is the learner being shrunk or one it builds on; pick a new folder beside it")
     if target.parent != src.resolve().parent and card.get("on_top_of"):
         raise InputError(f"{out}: put it beside {src} (its card's on_top_of names a sibling folder)")
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CARD).is_file())):
-        raise InputError(f"{out}: exists and is not an earlier pack or learner (it would be replaced)")
-    config = json.loads((src / "adapter_config.json").read_text())
-    config, tensors, energy = truncate(config, load_file(str(src / "adapter_model.safetensors")), rank)
+    if target.exists():
+        if not target.is_dir() or (any(target.iterdir()) and not (target / CARD).is_file()):
+            raise InputError(f"{out}: exists and is not an earlier pack or learner (it would be replaced)")
+        if (target / CARD).is_file() and shrunk_origin(target) != (shrunk_origin(src) or src.resolve()):
+            raise InputError(f"{out}: is another learner, not an earlier shrink of {src.name} (it would be replaced)")
+    config, tensors = _read_adapter(src)
+    from_rank = config["r"]
+    config, tensors, energy = truncate(config, tensors, rank)
     new_card = dict(card)
     new_card["lora"] = dict(card.get("lora") or {}, r=config["r"], alpha=config["lora_alpha"])
-    new_card["shrunk"] = list(card.get("shrunk", [])) + [
-        {
-            "from": src.name,
-            "from_rank": card.get("lora", {}).get("r"),
-            "rank": config["r"],
-            "energy_kept": round(energy, 4),
-        }
+    new_card["shrunk"] = list(card.get("shrunk") or []) + [
+        {"from": src.resolve().name, "from_rank": from_rank, "rank": config["r"], "energy_kept": round(energy, 4)}
     ]
     new_card["stored"] = "bf16 (the best rank-r approximation of each module's update, by truncated SVD)"
 
     def write(tmp: Path) -> None:
-        save_file(
-            {k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, str(tmp / "adapter_model.safetensors")
-        )
+        weights = {k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}
+        save_file(weights, str(tmp / "adapter_model.safetensors"))
         (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
         (tmp / CARD).write_text(json.dumps(new_card, indent=2))
 
     write_folder_atomic(target, write)
-    return new_card
+    return target, new_card
 
 
 def check_target(out: str | Path, run: str | Path, learner: str | Path | None) -> Path:

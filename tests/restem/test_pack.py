@@ -122,7 +122,7 @@ def test_generator_base_picks_the_learner_a_pack_was_trained_on(tmp_path):
 def test_truncating_keeps_the_best_low_rank_part_of_the_update():
     from seal_desk.restem.pack import truncate
 
-    config, tensors = combine([_adapter(2, 4, 1), _adapter(2, 16, 2)])  # rank 4, one 6x8 module
+    config, tensors = _adapter(4, 16, 1)  # scale 4: alpha/r
     dense = _delta(config, tensors).double()
     sigma = torch.linalg.svdvals(dense)
     same, full, energy = truncate(config, tensors, 5)  # above the adapter's rank: the same update
@@ -134,30 +134,144 @@ def test_truncating_keeps_the_best_low_rank_part_of_the_update():
     error = torch.linalg.matrix_norm(_delta(small, cut).double() - dense)  # Eckart–Young: the tail's norm
     assert error.item() == pytest.approx(sigma[3:].pow(2).sum().sqrt().item(), rel=1e-4)
     assert energy == pytest.approx((sigma[:3].pow(2).sum() / sigma.pow(2).sum()).item(), rel=1e-6)
+    rs = dict(config, use_rslora=True)  # scale alpha/sqrt(r) = 8
+    kept, weights, _ = truncate(rs, tensors, 4)
+    assert torch.allclose(_delta(kept, weights).double(), 2 * dense, atol=1e-4) and not kept["use_rslora"]
     with pytest.raises(InputError, match="at least 1"):
         truncate(config, tensors, 0)
+    for bad, why in (({"rank_pattern": {"q_proj": 2}}, "per-module"), ({"use_dora": True}, "DoRA")):
+        with pytest.raises(InputError, match=why):
+            truncate(dict(config, **bad), tensors, 2)
 
 
-def test_a_shrunk_learner_loads_and_says_what_it_kept(tmp_path):
+def _two_modules(r: int) -> tuple[dict, dict]:
+    """An adapter on a 6x8 module (update rank at most 6) and a 10x12 one."""
+    g = torch.Generator().manual_seed(7)
+    tensors = {}
+    for name, (out, inp) in (("q_proj", (6, 8)), ("up_proj", (10, 12))):
+        key = f"base_model.model.model.layers.0.m.{name}"
+        tensors[f"{key}.lora_A.weight"] = torch.randn(r, inp, generator=g)
+        tensors[f"{key}.lora_B.weight"] = torch.randn(out, r, generator=g)
+    return {"r": r, "lora_alpha": 2 * r, "target_modules": ["q_proj", "up_proj"]}, tensors
+
+
+def _module_delta(config: dict, tensors: dict, name: str) -> torch.Tensor:
+    a, b = (tensors[k] for k in sorted(tensors) if f".{name}." in k)
+    return (config["lora_alpha"] / config["r"]) * b.double() @ a.double()
+
+
+def test_every_module_keeps_one_rank_and_energy_is_the_whole_updates():
+    from seal_desk.restem.pack import truncate
+
+    config, tensors = _two_modules(8)
+    small, cut, energy = truncate(config, tensors, 7)  # q_proj's update has rank 6: padded with zeros to 7
+    assert {t.shape[0] for k, t in cut.items() if ".lora_A." in k} == {7}
+    assert {t.shape[1] for k, t in cut.items() if ".lora_B." in k} == {7}
+    q = _module_delta(config, tensors, "q_proj")
+    assert torch.allclose(_module_delta(small, cut, "q_proj"), q, atol=1e-4)  # all of it kept
+    sig = [torch.linalg.svdvals(_module_delta(config, tensors, n)) for n in ("q_proj", "up_proj")]
+    whole = sum(float((s[:7] ** 2).sum()) for s in sig) / sum(float((s**2).sum()) for s in sig)
+    assert energy == pytest.approx(whole, rel=1e-6)
+
+
+def _learner(folder, config: dict, tensors: dict, card: dict) -> None:
     from safetensors.torch import save_file
 
+    from seal_desk.model.learner_weights import CARD
+
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    (folder / CARD).write_text(json.dumps(card))
+
+
+def test_a_shrunk_learner_loads_through_peft_with_the_same_update(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from seal_desk.model.loader import load
+    from seal_desk.restem.pack import shrink
+
+    plain = load("tiny-random", "cpu", learner="none")
+    peft = get_peft_model(plain.model, LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj", "v_proj", "up_proj"]))
+    with torch.no_grad():
+        for name, param in peft.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn_like(param) * 0.05)
+    peft.save_pretrained(str(tmp_path / "start"))
+    from seal_desk.model.learner_weights import CARD
+
+    (tmp_path / "start" / CARD).write_text(json.dumps({"base": "tiny-random"}))
+    where, card = shrink(tmp_path / "start", tmp_path / "start-r8", 8)
+    assert where == (tmp_path / "start-r8").resolve() and card["shrunk"][0]["from_rank"] == 8
+    original = load("tiny-random", "cpu", learner=str(tmp_path / "start")).model.state_dict()
+    shrunk = load("tiny-random", "cpu", learner=str(where)).model.state_dict()
+    base = load("tiny-random", "cpu", learner="none").model.state_dict()
+    changed = [k for k in original if not torch.equal(original[k], base[k])]
+    assert changed, "the learner changes the weights"
+    worst = max((shrunk[k].float() - original[k].float()).abs().max().item() for k in original)
+    assert worst < 2e-2, f"the shrunk learner's weights differ by {worst}"  # bf16 storage
+    _, small = shrink(tmp_path / "start", tmp_path / "start-r2", 2)
+    assert small["lora"]["r"] == 2 and 0 < small["shrunk"][0]["energy_kept"] < 1
+    load("tiny-random", "cpu", learner=str(tmp_path / "start-r2"))  # loads: one rank for every module
+
+
+def test_shrink_refuses_targets_that_would_destroy_something(tmp_path):
     from seal_desk.cli.main import main
     from seal_desk.model.learner_weights import CARD, learner_card
     from seal_desk.restem.pack import shrink
 
     config, tensors = combine([_adapter(4, 8, 1)])
+    _learner(tmp_path / "start", config, tensors, {"base": "tiny-random"})
+    _learner(tmp_path / "seal", config, tensors, {"base": "tiny-random", "on_top_of": "start", "lora": {"r": 4}})
+    _learner(tmp_path / "other", config, tensors, {"base": "tiny-random"})
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
     src = tmp_path / "seal"
-    src.mkdir()
-    save_file(tensors, str(src / "adapter_model.safetensors"))
-    (src / "adapter_config.json").write_text(json.dumps(config))
-    (src / CARD).write_text(json.dumps({"base": "tiny-random", "on_top_of": "start", "lora": {"r": 4, "alpha": 4}}))
-    card = shrink(src, tmp_path / "seal-r2", 2)
-    assert learner_card(tmp_path / "seal-r2") == card and card["on_top_of"] == "start"
-    assert card["lora"] == {"r": 2, "alpha": 2} and card["shrunk"][0]["from_rank"] == 4
-    assert 0 < card["shrunk"][0]["energy_kept"] < 1
-    for target, why in ((src, "being shrunk"), (tmp_path / "elsewhere" / "x", "beside")):
+    for target, why in (
+        (src, "being shrunk or one it builds on"),
+        (tmp_path / "start", "being shrunk or one it builds on"),
+        (tmp_path / "elsewhere" / "x", "beside"),
+        (tmp_path / "notes", "not an earlier pack"),
+        (tmp_path / "other", "another learner"),
+    ):
         with pytest.raises(InputError, match=why):
             shrink(src, target, 2)
+    assert learner_card(tmp_path / "start") == {"base": "tiny-random"}
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "mine"
+    _, card = shrink(src, tmp_path / "seal-r2", 2)
+    assert card["on_top_of"] == "start" and card["lora"] == {"r": 2, "alpha": 2}
+    _, again = shrink(src, tmp_path / "seal-r2", 3)  # an earlier shrink of the same learner is replaced
+    assert again["lora"]["r"] == 3 and json.loads((tmp_path / "seal-r2" / CARD).read_text()) == again
     assert main(["shrink", str(src), "--rank", "2", "--out", str(tmp_path / "not" / "beside")]) != 0
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    (tmp_path / "broken" / "adapter_config.json").write_text("{}")
+    (tmp_path / "broken" / CARD).write_text(json.dumps({"base": "tiny-random"}))
+    with pytest.raises(InputError, match="unreadable adapter|not a LoRA adapter config"):
+        shrink(tmp_path / "broken", tmp_path / "broken-r2", 2)
+    assert main(["shrink", str(tmp_path / "broken"), "--rank", "2", "--out", str(tmp_path / "broken-r2")]) != 0
+    assert not (tmp_path / "broken-r2").exists()
     assert main(["shrink", str(src), "--rank", "3", "--out", str(tmp_path / "seal-r3")]) == 0
     assert learner_card(tmp_path / "seal-r3")["lora"]["r"] == 3
+
+
+def test_a_shrunk_copy_of_the_presets_learner_gets_its_self_edit_settings(tmp_path, monkeypatch):
+    import seal_desk.model.loader as loader
+    from seal_desk.model.loader import _under_preset_learner
+
+    config, tensors = combine([_adapter(4, 8, 1)])
+    _learner(tmp_path / "start", config, tensors, {"base": "smollm2-135m"})
+    _learner(tmp_path / "seal", config, tensors, {"base": "smollm2-135m", "on_top_of": "start"})
+    _learner(tmp_path / "other", config, tensors, {"base": "smollm2-135m"})
+    from seal_desk.restem.pack import shrink
+
+    shrink(tmp_path / "seal", tmp_path / "seal-r2", 2)
+    shrink(tmp_path / "other", tmp_path / "other-r2", 2)
+    from dataclasses import replace
+
+    real = loader.resolve("smollm2-135m")
+    source = replace(real, preset=replace(real.preset, learner="../seal"))
+    monkeypatch.setattr(loader, "presets_dir", lambda: tmp_path / "presets")
+    assert _under_preset_learner(source, tmp_path / "seal") and _under_preset_learner(source, tmp_path / "start")
+    assert _under_preset_learner(source, tmp_path / "seal-r2")
+    assert not _under_preset_learner(source, tmp_path / "other-r2")
