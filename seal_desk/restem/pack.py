@@ -29,13 +29,10 @@ from seal_desk.model.learner_weights import CARD, learner_chain, shrunk_origin
 
 def _round_adapter(run: Path, r: int) -> tuple[dict, dict]:
     """(adapter_config, tensors) of round r's update."""
-    from safetensors.torch import load_file
-
     folder = run / f"round-{r}" / "adapter"
-    weights = folder / "adapter_model.safetensors"
-    if not weights.is_file():
+    if not (folder / "adapter_model.safetensors").is_file():
         raise InputError(f"{folder}: no saved round update (a run from before updates were saved, or unfinished)")
-    return json.loads((folder / "adapter_config.json").read_text()), load_file(str(weights))
+    return _read_adapter(folder)
 
 
 def combine(adapters: Sequence[tuple[dict, dict]]) -> tuple[dict, dict]:
@@ -133,9 +130,6 @@ def shrink(src: str | Path, out: str | Path, rank: int) -> tuple[Path, dict]:
 
     Never over the learner itself or one it builds on, never over a folder of other things, nor over
     another learner than an earlier shrink of the same one."""
-    import torch
-    from safetensors.torch import save_file
-
     from seal_desk.model.learner_weights import learner_card
 
     src = Path(src).expanduser()
@@ -145,11 +139,9 @@ def shrink(src: str | Path, out: str | Path, rank: int) -> tuple[Path, dict]:
         raise InputError(f"{out}: that is the learner being shrunk or one it builds on; pick a new folder beside it")
     if target.parent != src.resolve().parent and card.get("on_top_of"):
         raise InputError(f"{out}: put it beside {src} (its card's on_top_of names a sibling folder)")
-    if target.exists():
-        if not target.is_dir() or (any(target.iterdir()) and not (target / CARD).is_file()):
-            raise InputError(f"{out}: exists and is not an earlier pack or learner (it would be replaced)")
-        if (target / CARD).is_file() and shrunk_origin(target) != (shrunk_origin(src) or src.resolve()):
-            raise InputError(f"{out}: is another learner, not an earlier shrink of {src.name} (it would be replaced)")
+    _check_replaceable(target, str(out))
+    if (target / CARD).is_file() and shrunk_origin(target) != (shrunk_origin(src) or src.resolve()):
+        raise InputError(f"{out}: is another learner, not an earlier shrink of {src.name} (it would be replaced)")
     config, tensors = _read_adapter(src)
     from_rank = config["r"]
     config, tensors, energy = truncate(config, tensors, rank)
@@ -160,14 +152,30 @@ def shrink(src: str | Path, out: str | Path, rank: int) -> tuple[Path, dict]:
     ]
     new_card["stored"] = "bf16 (the best rank-r approximation of each module's update, by truncated SVD)"
 
+    _write_learner(target, config, tensors, new_card)
+    return target, new_card
+
+
+def _check_replaceable(target: Path, name: str) -> None:
+    """A one-line InputError when `target` exists and is not an empty folder, a pack or a learner: what a
+    learner folder may replace whole."""
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CARD).is_file())):
+        raise InputError(f"{name}: exists and is not an earlier pack or learner (it would be replaced)")
+
+
+def _write_learner(target: Path, config: dict, tensors: dict, card: dict) -> None:
+    """A learner folder (PEFT adapter in bf16, its config, the card), written atomically."""
+    import torch
+    from safetensors.torch import save_file
+
     def write(tmp: Path) -> None:
-        weights = {k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}
-        save_file(weights, str(tmp / "adapter_model.safetensors"))
+        save_file(
+            {k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, str(tmp / "adapter_model.safetensors")
+        )
         (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
-        (tmp / CARD).write_text(json.dumps(new_card, indent=2))
+        (tmp / CARD).write_text(json.dumps(card, indent=2))
 
     write_folder_atomic(target, write)
-    return target, new_card
 
 
 def check_target(out: str | Path, run: str | Path, learner: str | Path | None) -> Path:
@@ -184,8 +192,7 @@ def check_target(out: str | Path, run: str | Path, learner: str | Path | None) -
             )
         if target.parent != below.parent:
             raise InputError(f"--pack {out}: put it beside the learner it builds on ({below.parent})")
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CARD).is_file())):
-        raise InputError(f"--pack {out}: exists and is not an earlier pack or learner (it would be replaced)")
+    _check_replaceable(target, f"--pack {out}")
     return target
 
 
@@ -194,9 +201,6 @@ def pack_generator(run: str | Path, out: str | Path, summary: dict, meta: dict) 
 
     `summary` is the run's reward summary (loop.summary); `meta` what the card should say besides
     (base model, learner it started from, data, settings)."""
-    import torch
-    from safetensors.torch import save_file
-
     run, out = Path(run), Path(out)
     rounds = [r["round"] for r in summary["rounds"] if r.get("finished") and r.get("sft_examples")]
     if not rounds:
@@ -213,13 +217,7 @@ def pack_generator(run: str | Path, out: str | Path, summary: dict, meta: dict) 
         "stored": "bf16 (each round trained in fp32; the sum of the rounds' updates, exact up to bf16 rounding)",
     }
 
-    def write(tmp: Path) -> None:
-        weights = {k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}
-        save_file(weights, str(tmp / "adapter_model.safetensors"))
-        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
-        (tmp / CARD).write_text(json.dumps(card, indent=2))
-
-    write_folder_atomic(out, write)
+    _write_learner(out, config, tensors, card)
     return card
 
 
